@@ -1,0 +1,97 @@
+"""Command line: `python -m course_lib {report,corpus,train,train-baseline,labs}`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import asdict
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m course_lib")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("report", help="print the ledger of measured results")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c = sub.add_parser("corpus", help="build (or verify / repair) the corpus")
+    c.add_argument("--splits", default="train,dev,test")
+    c.add_argument("--verify", action="store_true")
+    c.add_argument("--repair", action="store_true")
+    t = sub.add_parser("train", help="train a CTC model (also under torchrun)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--tiny", action="store_true",
+                   help="a tiny corpus and model, for smoke tests")
+    t.add_argument("--epochs", type=int, default=None)
+    b = sub.add_parser("train-baseline", help="train the baseline into the cache")
+    b.add_argument("--ship", action="store_true",
+                   help="also copy it to course_lib/artifacts/ (for maintainers)")
+    lab = sub.add_parser("labs", help="generate the student copies of the labs")
+    lab.add_argument("--check", action="store_true",
+                     help="only check that the student copies are current")
+    args = p.parse_args(argv)
+
+    if args.cmd == "report":
+        from .ledger import Ledger
+
+        ledger = Ledger()
+        if args.json:
+            print(json.dumps([asdict(x) for x in ledger.records()], indent=2))
+        else:
+            print(ledger.table() if ledger.records() else
+                  f"the ledger is empty ({ledger.path}): run a chapter notebook first")
+        return 0
+    if args.cmd == "corpus":
+        from .data import CorpusConfig, build_corpus, repair_corpus, verify_corpus
+
+        corpus = build_corpus(CorpusConfig(), splits=tuple(args.splits.split(",")))
+        print(f"corpus at {corpus.root}: " + ", ".join(
+            f"{s} {m['count']} utts / {m['hours']} h" for s, m in corpus.info.items()))
+        if args.repair:
+            print("repaired:", repair_corpus(corpus) or "nothing to repair")
+        elif args.verify:
+            bad = verify_corpus(corpus)
+            print("damaged:", bad or "none")
+            return 1 if bad else 0
+        return 0
+    if args.cmd == "train":
+        from .data import CorpusConfig
+        from .models import ModelConfig
+        from .train import TrainConfig, train
+
+        corpus_cfg, model_cfg, cfg = CorpusConfig(), ModelConfig(), TrainConfig()
+        if args.tiny:
+            corpus_cfg = CorpusConfig(n_train=48, n_dev=16, n_test=16, chunk_size=48)
+            model_cfg = ModelConfig(conv_channels=32, rnn_hidden=24, rnn_layers=1)
+            cfg = TrainConfig(epochs=2, batch_size=8, threads=1)
+        if args.epochs:
+            cfg = TrainConfig(**{**asdict(cfg), "epochs": args.epochs})
+        result = train(args.out, corpus_cfg, model_cfg, cfg)
+        if result.path:
+            print(f"saved {result.path} after {result.seconds:.1f} s")
+        return 0
+    if args.cmd == "train-baseline":
+        from .baseline import SHIPPED, train_baseline
+
+        path = train_baseline()
+        print(f"baseline saved to {path}")
+        if args.ship:
+            SHIPPED.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, SHIPPED)
+            print(f"shipped copy: {SHIPPED}")
+        return 0
+    if args.cmd == "labs":
+        from .labs import generate_student_copies
+
+        stale = generate_student_copies(check_only=args.check)
+        if args.check and stale:
+            print("stale student copies:", ", ".join(map(str, stale)))
+            return 1
+        print("student copies are current" if args.check else "student copies written")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Reading audio safely: every bad file gets an error that names it (chapter 1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the problem."""
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = 16000,
+               resample: bool = True) -> torch.Tensor:
+    """Read a mono float32 waveform in [-1, 1], shape (samples,).
+
+    Multi-channel audio is averaged to mono. A different sample rate is resampled
+    when `resample` is true (documented recovery) and refused otherwise. Unreadable,
+    truncated, empty and NaN/inf audio raise `AudioError`.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile says why: truncated, unknown format, ...
+        raise AudioError(f"{path}: unreadable or corrupted audio ({exc})") from exc
+    return check_waveform(torch.from_numpy(data.mean(axis=1)), sr, sample_rate,
+                          resample, source=str(path))
+
+
+def load_pcm16(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Read a mono 16-bit file's raw int16 samples (for checksums); refuse others."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        data, sr = sf.read(str(path), dtype="int16")
+    except Exception as exc:
+        raise AudioError(f"{path}: unreadable or corrupted audio ({exc})") from exc
+    if data.ndim != 1:
+        raise AudioError(f"{path}: expected mono audio, got {data.shape[1]} channels")
+    if sr != sample_rate:
+        raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz")
+    if data.size == 0:
+        raise AudioError(f"{path}: empty audio (0 samples)")
+    return data
+
+
+def check_waveform(wav: torch.Tensor, sr: int, sample_rate: int = 16000,
+                   resample: bool = True, source: str = "<waveform>") -> torch.Tensor:
+    """Validate (and if allowed resample) a 1-D waveform; raise `AudioError` if bad."""
+    if wav.ndim != 1:
+        raise AudioError(f"{source}: expected a 1-D waveform, got shape {tuple(wav.shape)}")
+    if wav.numel() == 0:
+        raise AudioError(f"{source}: empty audio (0 samples)")
+    if not torch.isfinite(wav).all():
+        bad = int((~torch.isfinite(wav)).sum())
+        raise AudioError(f"{source}: {bad} NaN/inf samples")
+    if sr != sample_rate:
+        if not resample:
+            raise AudioError(f"{source}: sample rate {sr} Hz, expected {sample_rate} Hz "
+                             "(pass resample=True to convert)")
+        import torchaudio.functional as AF
+
+        wav = AF.resample(wav, orig_freq=sr, new_freq=sample_rate)
+    return wav.float()
+
+
+def pcm16(wav: torch.Tensor) -> np.ndarray:
+    """Float waveform in [-1, 1] -> int16 samples (clipped)."""
+    return (wav.clamp(-1, 1) * 32767).round().to(torch.int16).numpy()

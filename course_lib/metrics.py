@@ -1,0 +1,105 @@
+"""Measurements that every chapter reports the same way (chapter 2).
+
+WER/CER with jiwer (fractions, jiwer's convention), a bootstrap 95 % confidence
+interval over utterances, parameter counts, real bytes on disk (raw, zlib, lzma),
+and single-thread CPU latency / real-time factor.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import statistics
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def _check_pairs(refs: list[str], hyps: list[str]) -> None:
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    if not refs:
+        raise ValueError("no utterances to score")
+    if any(not r.strip() for r in refs):
+        raise ValueError("a reference transcript is empty; WER is undefined for it")
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
+    """Corpus-level WER and CER (fractions) with jiwer."""
+    import jiwer
+
+    _check_pairs(refs, hyps)
+    return dict(wer=float(jiwer.wer(refs, hyps)), cer=float(jiwer.cer(refs, hyps)))
+
+
+def word_errors(refs: list[str], hyps: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-utterance (word errors, reference words): the bootstrap's raw material."""
+    import jiwer
+
+    _check_pairs(refs, hyps)
+    errors, words = [], []
+    for r, h in zip(refs, hyps):
+        out = jiwer.process_words(r, h)
+        errors.append(out.substitutions + out.deletions + out.insertions)
+        words.append(out.substitutions + out.deletions + out.hits)
+    return np.array(errors), np.array(words)
+
+
+def bootstrap_wer_ci(errors: np.ndarray, words: np.ndarray, n_boot: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of corpus WER = sum(errors)/sum(words) over utterances."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(errors), size=(n_boot, len(errors)))  # resample utts
+    wers = errors[idx].sum(1) / words[idx].sum(1)
+    lo, hi = np.quantile(wers, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def count_nonzero(model: torch.nn.Module) -> int:
+    """Parameters that are not exactly zero."""
+    return int(sum(int((p != 0).sum()) for p in model.parameters()))
+
+
+def file_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """Bytes of the real file, and after zlib (level 9) and lzma (preset 9)."""
+    data = Path(path).read_bytes()
+    return dict(file_bytes=len(data), zlib_bytes=len(zlib.compress(data, 9)),
+                lzma_bytes=len(lzma.compress(data, preset=9)))
+
+
+@dataclass
+class Latency:
+    """Single-thread latency: median milliseconds per utterance and real-time factor."""
+
+    median_ms: float
+    rtf: float  # processing time / audio time
+    repeats: int
+
+
+def measure_latency(fn: Callable[[torch.Tensor], object], waves: list[torch.Tensor],
+                    sample_rate: int = 16000, repeats: int = 3, warmup: int = 1
+                    ) -> Latency:
+    """Time `fn(wave)` on each wave, one thread; median over utterances and repeats."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for w in waves[:warmup]:
+                fn(w)
+            per_utt, rtfs = [], []
+            for _ in range(repeats):
+                for w in waves:
+                    t0 = time.perf_counter()
+                    fn(w)
+                    dt = time.perf_counter() - t0
+                    per_utt.append(dt)
+                    rtfs.append(dt / (w.numel() / sample_rate))
+    finally:
+        torch.set_num_threads(old)
+    return Latency(median_ms=1000 * statistics.median(per_utt),
+                   rtf=statistics.median(rtfs), repeats=repeats)

@@ -1,0 +1,191 @@
+"""The baseline CTC acoustic model (chapter 1) and its safe save/load.
+
+log-mel (B, T, 80) -> per-utterance normalization -> 2 strided Conv1d (T/4)
+-> LayerNorm -> 3-layer bidirectional GRU -> Linear CTC head over 29 characters.
+About 1.8 M parameters: Conv, recurrent and Linear layers, so that every
+compression technique in the book has something real to act on.
+
+Padding never changes a result: normalization statistics use valid frames only,
+padded frames are zeroed after every convolution, and the backward GRU of each layer
+reads every utterance reversed *within its own length* (`reverse_padded`), so it
+starts at the last real frame and never reads padding. This gives exactly what a
+packed sequence gives, with the plain GRU kernels, which are about 1.8x faster on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .text import VOCAB
+
+FORMAT = "course_lib.ctc/1"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the CTC model."""
+
+    n_mels: int = 80
+    conv_channels: int = 256
+    conv_kernel: int = 5
+    n_conv: int = 2  # each halves the frame rate: 10 ms -> 40 ms
+    rnn_hidden: int = 144
+    rnn_layers: int = 3
+    bidirectional: bool = True
+    dropout: float = 0.1
+    conv_norm: bool = True  # LayerNorm over channels after each conv (per frame)
+    vocab_size: int = len(VOCAB)
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, max_len) bool mask, True on valid frames."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of x (B, T, C) within its length; padding stays put."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
+    idx = lengths[:, None] - 1 - t  # (B, T): source frame of each output frame
+    idx = torch.where(idx >= 0, idx, t)  # padded frames map to themselves
+    return x.gather(1, idx.unsqueeze(-1).expand_as(x))
+
+
+class BiGRU(nn.Module):
+    """A stack of bidirectional GRU layers, each direction its own `nn.GRU`.
+
+    The forward GRU is causal, so padding at the end cannot reach a valid frame;
+    the backward GRU runs on `reverse_padded` input, so the same holds for it.
+    """
+
+    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float,
+                 bidirectional: bool = True) -> None:
+        super().__init__()
+        self.fwd = nn.ModuleList()
+        self.bwd = nn.ModuleList()
+        size = input_size
+        for _ in range(layers):
+            self.fwd.append(nn.GRU(size, hidden, batch_first=True))
+            if bidirectional:
+                self.bwd.append(nn.GRU(size, hidden, batch_first=True))
+            size = hidden * (2 if bidirectional else 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, H * directions); frames >= length are garbage."""
+        for i, fwd in enumerate(self.fwd):
+            if i > 0:
+                x = self.dropout(x)
+            y, _ = fwd(x)
+            if self.bwd:
+                yb, _ = self.bwd[i](reverse_padded(x, lengths))
+                y = torch.cat([y, reverse_padded(yb, lengths)], dim=-1)
+            x = y
+        return x
+
+
+class CTCModel(nn.Module):
+    """Conv front end + BiGRU + Linear head; returns log-probabilities for CTC."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        convs, ch = [], cfg.n_mels
+        for _ in range(cfg.n_conv):
+            convs.append(nn.Conv1d(ch, cfg.conv_channels, cfg.conv_kernel, stride=2,
+                                   padding=cfg.conv_kernel // 2))
+            ch = cfg.conv_channels
+        self.convs = nn.ModuleList(convs)
+        self.norms = nn.ModuleList(
+            nn.LayerNorm(cfg.conv_channels) if cfg.conv_norm else nn.Identity()
+            for _ in convs)
+        self.rnn = BiGRU(ch, cfg.rnn_hidden, cfg.rnn_layers, cfg.dropout,
+                         cfg.bidirectional)
+        self.dropout = nn.Dropout(cfg.dropout)
+        out = cfg.rnn_hidden * (2 if cfg.bidirectional else 1)
+        self.head = nn.Linear(out, cfg.vocab_size)
+
+    def conv_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frame counts after the strided convolutions."""
+        for conv in self.convs:
+            lengths = self.conv_lengths_one(conv, lengths)
+        return lengths
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, T, n_mels), lengths (B,) -> log-probs (B, T', V), lengths (B,)."""
+        mask = length_mask(lengths, feats.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        n = lengths.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
+        mean = (feats * mask).sum(1, keepdim=True) / n  # valid frames only
+        var = ((feats - mean) ** 2 * mask).sum(1, keepdim=True) / n
+        x = ((feats - mean) / torch.sqrt(var + 1e-5)) * mask
+        x = x.transpose(1, 2)  # (B, n_mels, T) for Conv1d
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(x).transpose(1, 2)).transpose(1, 2))
+            lengths = self.conv_lengths_one(conv, lengths)
+            x = x * length_mask(lengths, x.shape[-1]).unsqueeze(1)  # re-zero padding
+        x = self.dropout(x.transpose(1, 2))  # (B, T', C)
+        y = self.rnn(x, lengths)  # (B, T', 2H)
+        logits = self.head(self.dropout(y))  # (B, T', V)
+        return logits.log_softmax(-1), lengths
+
+    @staticmethod
+    def conv_lengths_one(conv: nn.Conv1d, lengths: torch.Tensor) -> torch.Tensor:
+        """Frame counts after one convolution."""
+        k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+        return torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_model(model: CTCModel, path: str | os.PathLike, **meta: object) -> Path:
+    """Save weights as safetensors (atomically) with the config in the metadata."""
+    from safetensors.torch import save
+
+    from .utils import atomic_write_bytes
+
+    header = {"format": FORMAT, "model_config": json.dumps(asdict(model.cfg))}
+    header.update({k: json.dumps(v) for k, v in meta.items()})
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return atomic_write_bytes(path, save(state, metadata=header))
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a saved model (JSON-decoded), without loading the weights."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from exc
+    return {k: (v if k == "format" else json.loads(v)) for k, v in raw.items()}
+
+
+def load_model(path: str | os.PathLike, expect: ModelConfig | None = None) -> CTCModel:
+    """Load a model saved by `save_model`; refuse files of another architecture."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    cfg = ModelConfig(**meta["model_config"])
+    if expect is not None and cfg != expect:
+        raise ValueError(f"{path}: checkpoint is for another architecture: {cfg} "
+                         f"!= expected {expect}")
+    model = CTCModel(cfg)
+    state = load_file(str(path))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit the model ({exc})") from exc
+    return model.eval()

@@ -1,0 +1,281 @@
+"""Training the CTC model: batching, SpecAugment, checkpoints, resume, DDP (chapter 1).
+
+`train(...)` runs the whole recipe with a progress bar. It saves a checkpoint after
+every epoch and resumes from it when called again, and it runs unchanged under
+`torchrun` with DistributedDataParallel (gloo on CPU): each process takes its own
+share of every epoch's batches and rank 0 writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torchaudio
+
+from .data import Corpus, CorpusConfig, build_corpus
+from .decode import greedy_decode
+from .features import FeatureConfig, log_mel
+from .models import CTCModel, ModelConfig, save_model
+from .text import encode
+from .utils import atomic_write_bytes, atomic_write_json, config_hash, seed_everything
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; `max_minutes` caps the wall-clock time."""
+
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0
+    seed: int = 0
+    sortagrad: bool = True
+    specaugment: bool = True
+    freq_mask: int = 10  # SpecAugment: up to 10 of 80 mel bands, twice
+    time_mask: int = 20  # and up to 20 frames (200 ms), twice
+    max_minutes: float | None = None
+    threads: int = 2
+
+
+# ----------------------------------------------------------------------------------
+# Data: features in memory, batches of similar length.
+
+@dataclass
+class Example:
+    """One featurized utterance."""
+
+    id: str
+    text: str
+    feats: torch.Tensor  # (frames, n_mels)
+    targets: list[int]
+
+
+_FEATURE_CACHE: dict[tuple, list[Example]] = {}
+
+
+def featurize(corpus: Corpus, split: str, feat_cfg: FeatureConfig = FeatureConfig(),
+              limit: int | None = None, progress: bool = True) -> list[Example]:
+    """Load and featurize a split (kept in memory for the rest of the session)."""
+    from tqdm.auto import tqdm
+
+    key = (str(corpus.root), split, feat_cfg, limit)
+    if key not in _FEATURE_CACHE:
+        utts = corpus.split(split)
+        if not utts:
+            raise ValueError(f"split {split!r} is not built; call "
+                             f"build_corpus(cfg, splits=({split!r},)) first")
+        utts = utts[:limit] if limit else utts
+        _FEATURE_CACHE[key] = [
+            Example(u.id, u.text, log_mel(corpus.audio(u), feat_cfg), encode(u.text))
+            for u in tqdm(utts, desc=f"features ({split})", disable=not progress)]
+    return _FEATURE_CACHE[key]
+
+
+def collate(examples: list[Example]) -> dict:
+    """Pad a list of examples into a batch: feats (B, T, F), lengths (B,), targets."""
+    lengths = torch.tensor([e.feats.shape[0] for e in examples])
+    feats = torch.zeros(len(examples), int(lengths.max()), examples[0].feats.shape[1])
+    for i, e in enumerate(examples):
+        feats[i, : e.feats.shape[0]] = e.feats
+    targets = torch.tensor([t for e in examples for t in e.targets])
+    target_lengths = torch.tensor([len(e.targets) for e in examples])
+    return dict(feats=feats, lengths=lengths, targets=targets,
+                target_lengths=target_lengths, texts=[e.text for e in examples])
+
+
+def length_batches(lengths: list[int], batch_size: int, shuffle: bool = False,
+                   seed: int = 0) -> list[list[int]]:
+    """Index batches of similar length (less padding, faster); shuffled if asked."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if shuffle:
+        random.Random(seed).shuffle(batches)
+    return batches
+
+
+def spec_augment(feats: torch.Tensor, cfg: TrainConfig, gen: torch.Generator
+                 ) -> torch.Tensor:
+    """SpecAugment on one utterance (frames, n_mels): two frequency, two time masks."""
+    x = feats.t().clone()  # (n_mels, frames), torchaudio's layout
+    fill = x.mean()
+    for size, axis in ((cfg.freq_mask, 0), (cfg.time_mask, 1)):
+        for _ in range(2):
+            width = int(torch.randint(0, size + 1, (1,), generator=gen))
+            width = min(width, x.shape[axis] // 5 if axis == 1 else width)
+            start = int(torch.randint(0, max(x.shape[axis] - width, 1), (1,),
+                                      generator=gen))
+            if axis == 0:
+                x[start:start + width, :] = fill
+            else:
+                x[:, start:start + width] = fill
+    return x.t()
+
+
+# ----------------------------------------------------------------------------------
+# Inference.
+
+@torch.no_grad()
+def transcribe(model: CTCModel, examples: list[Example], batch_size: int = 64
+               ) -> list[str]:
+    """Greedy transcripts for `examples`, in their order (batched by length)."""
+    model.eval()
+    hyps: list[str] = [""] * len(examples)
+    for idx in length_batches([e.feats.shape[0] for e in examples], batch_size):
+        batch = collate([examples[i] for i in idx])
+        log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+        for i, text in zip(idx, greedy_decode(log_probs, out_lengths)):
+            hyps[i] = text
+    return hyps
+
+
+@torch.no_grad()
+def recognize(model: torch.nn.Module, wav: torch.Tensor,
+              feat_cfg: FeatureConfig = FeatureConfig()) -> str:
+    """Waveform (samples,) -> transcript: features, model, greedy decoding."""
+    feats = log_mel(wav, feat_cfg)[None]  # (1, frames, n_mels)
+    log_probs, lengths = model(feats, torch.tensor([feats.shape[1]]))
+    return greedy_decode(log_probs, lengths)[0]
+
+
+# ----------------------------------------------------------------------------------
+# Training.
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the model, its history and where it was written."""
+
+    model: CTCModel
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    path: Path | None = None
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises gloo when launched by torchrun."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
+          model_cfg: ModelConfig = ModelConfig(), cfg: TrainConfig = TrainConfig(),
+          train_limit: int | None = None, eval_limit: int | None = 300,
+          progress: bool = True) -> TrainResult:
+    """Train a CTC model from scratch (or resume) and save it as `model.safetensors`.
+
+    `out_dir/checkpoint.pt` holds the latest epoch (model, optimizer, scheduler,
+    history) and is loaded with `weights_only=True`; calling `train` again with the
+    same arguments resumes after the last finished epoch.
+    """
+    from tqdm.auto import tqdm
+
+    rank, world = _distributed()
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    out = Path(out_dir)
+    corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=progress)
+    train_ex = featurize(corpus, "train", limit=train_limit,
+                         progress=progress and rank == 0)
+    dev_ex = featurize(corpus, "dev", limit=eval_limit, progress=progress and rank == 0)
+
+    model = CTCModel(model_cfg)
+    steps_per_epoch = math.ceil(math.ceil(len(train_ex) / cfg.batch_size) / world)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
+    history: list[dict] = []
+    start_epoch, elapsed = 0, 0.0
+    ckpt = out / "checkpoint.pt"
+    run_key = config_hash(dict(corpus=corpus_cfg.key(), model=asdict(model_cfg),
+                               train=asdict(cfg), limit=train_limit, world=world))
+    if ckpt.exists():  # resume
+        state = torch.load(ckpt, weights_only=True)
+        if state.get("run_key") != run_key:
+            raise ValueError(f"{ckpt}: checkpoint of a different run (key "
+                             f"{state.get('run_key')} != {run_key}); use another "
+                             "out_dir or delete it")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = json.loads(state["history"])
+        start_epoch, elapsed = int(state["epoch"]), float(state["seconds"])
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    lengths = [e.feats.shape[0] for e in train_ex]
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        # SortaGrad (Amodei et al., 2016): the first epoch goes from short to long
+        # utterances, which gets CTC out of its all-blank start sooner.
+        batches = length_batches(lengths, cfg.batch_size,
+                                 shuffle=not (cfg.sortagrad and epoch == 0),
+                                 seed=cfg.seed * 1000 + epoch)
+        batches = batches[rank::world][:steps_per_epoch]
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch * world + rank)
+        total, bar = 0.0, tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                               disable=not progress or rank != 0, leave=False)
+        for idx in bar:
+            exs = [train_ex[i] for i in idx]
+            if cfg.specaugment:
+                exs = [Example(e.id, e.text, spec_augment(e.feats, cfg, gen), e.targets)
+                       for e in exs]
+            b = collate(exs)
+            log_probs, out_len = net(b["feats"], b["lengths"])
+            # CTCLoss wants (T, B, V); loss is averaged over target lengths.
+            loss = ctc(log_probs.transpose(0, 1), b["targets"], out_len,
+                       b["target_lengths"])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        elapsed += time.perf_counter() - t0
+        record = dict(epoch=epoch + 1, loss=total / max(len(batches), 1),
+                      seconds=round(elapsed, 1))
+        if rank == 0:
+            from .metrics import error_rates
+
+            hyps = transcribe(model, dev_ex)
+            record.update(error_rates([e.text for e in dev_ex], hyps))
+            history.append(record)
+            state = dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                         scheduler=sched.state_dict(), history=json.dumps(history),
+                         epoch=epoch + 1, seconds=elapsed, run_key=run_key)
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = out / ".checkpoint.pt.tmp"
+            torch.save(state, tmp)
+            os.replace(tmp, ckpt)  # atomic
+            if progress:
+                print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  dev WER "
+                      f"{100 * record['wer']:.2f}%  CER {100 * record['cer']:.2f}%  "
+                      f"({elapsed:.0f} s)", flush=True)
+        if world > 1:
+            dist.barrier()
+        if cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes:
+            break
+    result = TrainResult(model=model.eval(), history=history, seconds=elapsed)
+    if rank == 0:
+        result.path = save_model(
+            model, out / "model.safetensors", corpus_key=corpus_cfg.key(),
+            corpus_config=asdict(corpus_cfg), train_config=asdict(cfg),
+            history=history, train_seconds=round(elapsed, 1), world_size=world,
+            train_limit=train_limit, torch_version=torch.__version__,
+            torchaudio_version=torchaudio.__version__)
+    if world > 1:
+        dist.barrier()
+    return result

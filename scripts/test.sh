@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command (README): unit tests, every notebook under nbval, the labs, and a
+# -W build of the book. Installs what it needs itself. Prints each notebook's time.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source scripts/setup_env.sh
+start=$(date +%s)
+echo "== cache: ${COURSE_LIB_CACHE:-default user cache dir}"
+python -m course_lib labs --check
+# Unit tests first, then every book chapter and every lab's solution under nbval.
+python -m pytest -v -p no:cacheprovider --durations=15 tests \
+  --nbval-lax book/*.ipynb exercises/*.ipynb
+echo "== building the book (jupyter-book build . -W)"
+book_start=$(date +%s)
+jupyter-book build . -W --keep-going
+echo "== book built in $(( $(date +%s) - book_start )) s: $ROOT/_build/html/index.html"
+echo "== whole test run: $(( $(date +%s) - start )) s"

@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny corpus in a private cache, so unit tests stay fast."""
+
+from __future__ import annotations
+
+import pytest
+
+import course_lib as cl
+
+from tinycfg import TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    """A cache folder for the session's tiny corpus."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture()
+def cache(tiny_cache, monkeypatch):
+    """Point course_lib at the tiny cache for one test."""
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tiny_cache))
+    return tiny_cache
+
+
+@pytest.fixture()
+def tiny_corpus(cache):
+    """The tiny corpus (built once per session, then reused from the cache)."""
+    return cl.build_corpus(TINY, progress=False)

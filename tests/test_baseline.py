@@ -1,0 +1,44 @@
+"""The shipped baseline checkpoint must match the corpus and recipe it claims."""
+
+import pytest
+
+import course_lib as cl
+from course_lib import baseline
+
+
+def test_shipped_checkpoint_exists_and_matches_the_current_config():
+    assert baseline.SHIPPED.exists(), "run `python -m course_lib train-baseline --ship`"
+    meta = cl.models.read_metadata(baseline.SHIPPED)
+    assert meta["corpus_key"] == baseline.CORPUS.key(), (
+        "the corpus configuration changed since the shipped baseline was trained: "
+        "retrain it with `python -m course_lib train-baseline --ship`")
+    assert meta["baseline_key"] == baseline.baseline_key()
+    assert baseline.shipped_matches()
+
+
+def test_a_changed_corpus_config_invalidates_the_shipped_checkpoint(monkeypatch):
+    monkeypatch.setattr(baseline, "CORPUS", cl.CorpusConfig(seed=999))
+    assert not baseline.shipped_matches()
+
+
+def test_shipped_checkpoint_loads_safely_with_its_recorded_training():
+    model = cl.load_model(baseline.SHIPPED, expect=baseline.MODEL)
+    meta = cl.models.read_metadata(baseline.SHIPPED)
+    assert cl.count_params(model) > 1_000_000
+    assert meta["train_seconds"] > 0 and meta["history"]
+
+
+def test_baseline_path_copies_the_shipped_file_into_the_cache(cache):
+    path = cl.baseline_path(progress=False)
+    assert path.read_bytes() == baseline.SHIPPED.read_bytes()
+    assert cl.baseline_path(progress=False) == path  # reused
+
+
+@pytest.mark.parametrize("field", ["model", "train"])
+def test_recipe_changes_change_the_key(monkeypatch, field):
+    key = baseline.baseline_key()
+    if field == "model":
+        monkeypatch.setattr(baseline, "MODEL", cl.ModelConfig(rnn_hidden=161))
+    else:
+        monkeypatch.setattr(baseline, "TRAIN", cl.TrainConfig(epochs=99))
+    assert baseline.baseline_key() != key

@@ -1,0 +1,163 @@
+"""Corpus: determinism, disjoint voices, atomic cache, bad audio, real layouts."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import course_lib as cl
+from course_lib.data import plan_corpus
+
+from tinycfg import TINY
+
+
+def test_plan_is_deterministic_and_voices_disjoint():
+    a, b = plan_corpus(TINY), plan_corpus(TINY)
+    assert a == b
+    voices = {s: {p["variant"] for p in a if p["split"] == s} for s in cl.data.SPLITS}
+    assert not voices["train"] & voices["test"]
+    assert not voices["train"] & voices["dev"]
+    assert not voices["dev"] & voices["test"]
+
+
+def test_no_test_sentence_is_trained_on():
+    plans = plan_corpus(cl.CorpusConfig())
+    train = {p["text"] for p in plans if p["split"] == "train"}
+    test = {p["text"] for p in plans if p["split"] == "test"}
+    assert not train & test
+
+
+def test_corpus_is_built_and_reused(tiny_corpus):
+    assert [len(tiny_corpus.split(s)) for s in ("train", "dev", "test")] == [40, 12, 12]
+    again = cl.build_corpus(TINY, progress=False)  # from the cache
+    assert again.info == tiny_corpus.info
+    u = tiny_corpus.split("test")[0]
+    wav = tiny_corpus.audio(u)
+    assert wav.ndim == 1 and wav.numel() == u.num_samples
+    assert 0 < wav.abs().max() <= 1
+
+
+def test_same_config_gives_same_bytes(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path))
+    cfg = cl.CorpusConfig(n_train=20, n_dev=12, n_test=12, chunk_size=20)
+    other = cl.build_corpus(cfg, splits=("test",), progress=False)
+    # Test-split plans do not depend on n_train, so the audio must be identical.
+    assert [u.checksum for u in other.split("test")] == \
+        [u.checksum for u in tiny_corpus.split("test")]
+
+
+def test_half_written_split_is_not_taken_as_finished(tmp_path, monkeypatch):
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path))
+    cfg = cl.CorpusConfig(n_train=20, n_dev=12, n_test=12, chunk_size=6)
+    root = cl.data.corpus_root(cfg)
+    partial = root / ".test.partial"
+    (partial / "chunks").mkdir(parents=True)
+    # An interrupted run: one chunk written correctly, one file of garbage.
+    first = plan_corpus(cfg)
+    first = [p for p in first if p["split"] == "test"][:6]
+    rows = cl.data._render_chunk((first, str(partial), 16000))
+    cl.utils.atomic_write_json(partial / "chunks" / "0000.json", rows)
+    (partial / "garbage.flac").write_bytes(b"not audio")
+    corpus = cl.build_corpus(cfg, splits=("test",), progress=False)
+    assert len(corpus.split("test")) == 12
+    assert not partial.exists()
+    assert corpus.split("test")[0].checksum == rows[0]["checksum"]
+
+
+def test_damaged_file_is_named_and_repaired(tiny_corpus):
+    u = tiny_corpus.split("dev")[3]
+    path = tiny_corpus.root / u.path
+    original = path.read_bytes()
+    pcm, sr = sf.read(path, dtype="int16")
+    pcm[100:200] = 0
+    sf.write(path, pcm, sr, subtype="PCM_16", format="FLAC")
+    with pytest.raises(cl.AudioError, match=f"{u.id}.flac: checksum mismatch"):
+        tiny_corpus.audio(u)
+    assert cl.repair_corpus(tiny_corpus, progress=False) == [u.id]
+    assert tiny_corpus.audio(u).numel() == u.num_samples
+    pcm2, _ = sf.read(path, dtype="int16")
+    assert np.array_equal(pcm2, sf.read(__import__("io").BytesIO(original),
+                                        dtype="int16")[0])
+
+
+def test_truncated_file_is_refused(tiny_corpus, tmp_path):
+    u = tiny_corpus.split("dev")[0]
+    bad = tmp_path / "cut.flac"
+    bad.write_bytes((tiny_corpus.root / u.path).read_bytes()[:200])
+    with pytest.raises(cl.AudioError, match="cut.flac"):
+        cl.load_audio(bad)
+
+
+def test_corrupt_manifest_is_refused(tiny_corpus, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_corpus.root, copy)
+    manifest = copy / "test" / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace("turn", "burn", 1) + "x")
+    with pytest.raises(ValueError, match="manifest.jsonl: checksum mismatch"):
+        cl.open_corpus(copy)
+
+
+@pytest.mark.parametrize("problem, writer, message", [
+    ("empty", lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "empty audio"),
+    ("nan", lambda p: sf.write(p, np.array([0.1, np.nan] * 50, np.float32), 16000,
+                               subtype="FLOAT"), "NaN/inf"),
+    ("text", lambda p: p.write_text("hello"), "unreadable"),
+])
+def test_bad_audio_gets_a_clear_error(tmp_path, problem, writer, message):
+    path = tmp_path / f"{problem}.wav"
+    writer(path)
+    with pytest.raises(cl.AudioError, match=message) as info:
+        cl.load_audio(path)
+    assert path.name in str(info.value)
+
+
+def test_wrong_sample_rate_is_resampled_or_refused(tmp_path):
+    path = tmp_path / "8k.wav"
+    sf.write(path, np.sin(np.arange(8000) / 5).astype(np.float32) * 0.5, 8000)
+    assert cl.load_audio(path, 16000, resample=True).numel() == 16000
+    with pytest.raises(cl.AudioError, match="8000 Hz, expected 16000 Hz"):
+        cl.load_audio(path, 16000, resample=False)
+
+
+def test_missing_split_is_explained(cache):
+    corpus = cl.build_corpus(TINY, splits=("test",), progress=False)
+    with pytest.raises(ValueError, match="unknown split"):
+        corpus.split("validation")
+
+
+def _tone(path, seconds=0.5, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
+
+
+def test_librispeech_layout(tmp_path):
+    folder = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121123"
+    folder.mkdir(parents=True)
+    for k in range(2):
+        _tone(folder / f"84-121123-{k:04d}.flac")
+    (folder / "84-121123.trans.txt").write_text(
+        "84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n")
+    rows = cl.data.librispeech_utterances(tmp_path, "dev-clean")
+    assert [r["text"] for r in rows] == ["go do you hear", "but in less than five minutes"]
+    assert cl.load_audio(rows[0]["path"]).numel() == 8000
+
+
+def test_speech_commands_layout(tmp_path):
+    root = tmp_path / "SpeechCommands" / "speech_commands_v0.02"
+    for word in ("yes", "left"):
+        (root / word).mkdir(parents=True)
+        _tone(root / word / "0a7c2a8d_nohash_0.wav", 1.0)
+    (root / "_background_noise_").mkdir()
+    rows = cl.data.speech_commands_utterances(tmp_path)
+    assert sorted(r["text"] for r in rows) == ["left", "yes"]
+    assert cl.load_audio(rows[0]["path"]).numel() == 16000
+
+
+def test_synthesis_is_in_process_and_named_voice_errors():
+    wav, sr = cl.synthesize("turn on the lights", cl.Voice("en-us", "m3"))
+    assert sr == 22050 and wav.dtype == np.int16 and wav.size > sr // 2
+    with pytest.raises(ValueError, match="no voice named"):
+        cl.synthesize("hello", cl.Voice("xx-nowhere", "m1"))

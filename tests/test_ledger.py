@@ -1,0 +1,48 @@
+"""The ledger: records on real files, replace-by-name, the report command."""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+import course_lib as cl
+
+
+def _record(tmp_path, name):
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / f"{name}.safetensors")
+    return cl.measure(name, "1", model, path, ["call mom", "turn on the fan"],
+                      ["call mom", "turn the fan"],
+                      latency_fn=lambda w: cl.recognize(model, w),
+                      latency_waves=[torch.zeros(8000)], config={"k": 1})
+
+
+def test_measure_and_report(cache, tmp_path):
+    rec = _record(tmp_path, "tiny")
+    assert rec.file_bytes == (tmp_path / "tiny.safetensors").stat().st_size
+    assert rec.wer == 1 / 5 and rec.latency_ms > 0 and rec.nonzero_params > 0
+    _record(tmp_path, "tiny")  # same name: replaced, not duplicated
+    _record(tmp_path, "other")
+    assert [r.name for r in cl.Ledger().records()] == ["tiny", "other"]
+    out = subprocess.run([sys.executable, "-m", "course_lib", "report", "--json"],
+                         capture_output=True, text=True, check=True)
+    rows = json.loads(out.stdout)
+    for key in ("name", "chapter", "wer", "cer", "params", "nonzero_params",
+                "file_bytes", "compressed_bytes", "latency_ms", "config"):
+        assert key in rows[0]
+    table = subprocess.run([sys.executable, "-m", "course_lib", "report"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "tiny" in table and "WER %" in table
+
+
+def test_corrupt_ledger_is_explained(cache):
+    path = cl.Ledger().path
+    path.write_text("{not json")
+    try:
+        import pytest
+
+        with pytest.raises(ValueError, match="corrupt ledger"):
+            cl.Ledger().records()
+    finally:
+        path.unlink()

@@ -1,0 +1,68 @@
+"""Metrics against hand-computed values; decoding on hand-made posteriors."""
+
+import numpy as np
+import pytest
+import torch
+
+import course_lib as cl
+from course_lib.checks import _frames
+
+
+def test_wer_and_cer_hand_computed():
+    refs = ["turn on the lights", "call mom"]
+    hyps = ["turn the light", "call mom now"]
+    # utt 1: 'on' deleted, 'lights'->'light' substituted: 2 errors / 4 words
+    # utt 2: 'now' inserted: 1 error / 2 words  -> corpus WER 3 / 6
+    rates = cl.error_rates(refs, hyps)
+    assert rates["wer"] == pytest.approx(0.5)
+    # characters: utt 1 ref 18 chars, hyp misses "on " and "s" = 4 edits;
+    # utt 2 ref 8 chars, hyp adds " now" = 4 edits -> 8 / 26
+    assert rates["cer"] == pytest.approx(8 / 26)
+    errors, words = cl.word_errors(refs, hyps)
+    assert errors.tolist() == [2, 1] and words.tolist() == [4, 2]
+
+
+def test_bootstrap_ci():
+    errors, words = np.array([1, 0, 2, 0, 1] * 40), np.array([4, 5, 6, 3, 2] * 40)
+    lo, hi = cl.bootstrap_wer_ci(errors, words)
+    point = errors.sum() / words.sum()
+    assert lo < point < hi and hi - lo < 0.1
+    assert cl.bootstrap_wer_ci(errors, words) == (lo, hi)  # seeded
+    lo0, hi0 = cl.bootstrap_wer_ci(np.zeros(10, int), np.full(10, 3))
+    assert lo0 == hi0 == 0.0
+
+
+def test_metric_input_errors():
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        cl.error_rates(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="reference transcript is empty"):
+        cl.error_rates(["", "b"], ["a", "b"])
+
+
+def test_collapse_and_greedy_decode():
+    assert cl.collapse([0, 8, 8, 0, 5, 0, 12, 12, 0, 12, 15, 15]) == [8, 5, 12, 12, 15]
+    lp = torch.stack([_frames("hhe_l_lloo___", cl.VOCAB), _frames("_g_oo__xxxxxx",
+                                                                 cl.VOCAB)])
+    assert cl.greedy_decode(lp, torch.tensor([13, 6])) == ["hello", "go"]
+
+
+def test_file_sizes(tmp_path):
+    path = tmp_path / "zeros.bin"
+    path.write_bytes(bytes(100_000))
+    sizes = cl.file_sizes(path)
+    assert sizes["file_bytes"] == 100_000
+    assert sizes["zlib_bytes"] < 1000 and sizes["lzma_bytes"] < 1000
+
+
+def test_count_nonzero():
+    lin = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        lin.weight[0] = 0
+    assert cl.count_nonzero(lin) == 12 + 3 - 4
+
+
+def test_latency_is_measured_single_threaded():
+    threads = []
+    lat = cl.measure_latency(lambda w: threads.append(torch.get_num_threads()),
+                             [torch.zeros(16000)], repeats=2)
+    assert set(threads) == {1} and lat.repeats == 2 and lat.rtf >= 0

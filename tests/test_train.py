@@ -1,0 +1,59 @@
+"""Training: it learns, it resumes, and it runs under torchrun with DDP (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import course_lib as cl
+
+from tinycfg import TINY
+
+SMALL = cl.ModelConfig(conv_channels=32, rnn_hidden=32, rnn_layers=1)
+
+
+def test_training_reduces_the_loss_and_resumes(tiny_corpus, tmp_path):
+    cfg = cl.TrainConfig(epochs=2, batch_size=8, lr=3e-3, threads=1)
+    first = cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)
+    assert len(first.history) == 2
+    assert first.history[1]["loss"] < first.history[0]["loss"]
+    assert (tmp_path / "model.safetensors").exists()
+    # The same run again loads the finished checkpoint and trains nothing more.
+    again = cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)
+    assert again.history == first.history
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and len(json.loads(state["history"])) == 2
+
+
+def test_interrupted_training_resumes_where_it_stopped(tiny_corpus, tmp_path):
+    cfg = cl.TrainConfig(epochs=3, batch_size=8, threads=1, max_minutes=0.0)
+    stopped = cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)
+    assert len(stopped.history) == 1  # the time cap stops it after one epoch
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1
+    resumed = cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]  # epoch 1 not redone
+    assert resumed.history[0] == stopped.history[0]
+
+
+def test_checkpoint_of_another_run_is_refused(tiny_corpus, tmp_path):
+    cfg = cl.TrainConfig(epochs=1, batch_size=8, threads=1)
+    cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)
+    other = cl.TrainConfig(epochs=1, batch_size=8, threads=1, lr=1e-4)
+    with pytest.raises(ValueError, match="checkpoint of a different run"):
+        cl.train(tmp_path, TINY, SMALL, other, eval_limit=4, progress=False)
+
+
+def test_torchrun_ddp_two_processes(tiny_corpus, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29531", "-m", "course_lib", "train", "--tiny",
+         "--out", str(tmp_path)], env=env, capture_output=True, text=True,
+        timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    meta = cl.models.read_metadata(tmp_path / "model.safetensors")
+    assert meta["world_size"] == 2 and len(meta["history"]) == 2
