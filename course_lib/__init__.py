@@ -6,8 +6,8 @@ docstring which chapter introduces it.
 
 from . import augment, checks, grammar, labs, viz
 from .audio import AudioError, check_waveform, load_audio
-from .baseline import (baseline_path, latency_waves, load_baseline, shipped_matches,
-                       test_transcripts)
+from .baseline import (baseline_path, baseline_record, latency_waves, load_baseline,
+                       shipped_matches, test_transcripts)
 from .data import (Corpus, CorpusConfig, Utterance, build_corpus, open_corpus,
                    repair_corpus, verify_corpus)
 from .decode import collapse, greedy_decode

@@ -42,7 +42,7 @@ DEV_VARIANTS = ("m5", "f4", "klatt5", "john", "linda", "iven2")
 TEST_VARIANTS = ("m3", "f2", "klatt3", "Andy", "Annie", "edward", "steph",
                  "quincy", "Hugo", "antonio")
 SPLITS = ("train", "dev", "test")
-GENERATOR_VERSION = 1  # bump when the generation code changes its output
+GENERATOR_VERSION = 2  # bump when the generation code changes its output
 
 
 @dataclass(frozen=True)
@@ -142,14 +142,12 @@ def plan_corpus(cfg: CorpusConfig) -> list[dict]:
     held_out: set[str] = set()
     plans: list[dict] = []
     for split in ("test", "dev", "train"):  # held-out texts first
-        seen: set[str] = set()
         for i in range(cfg.n(split)):
             text = sample_sentence(rng)
             while split == "train" and text in held_out:
                 text = sample_sentence(rng)  # no test/dev sentence is ever trained on
             if split != "train":
                 held_out.add(text)
-            seen.add(text)
             noise = "none"
             if rng.random() < cfg.p_noise:
                 noise = rng.choice(["white", "pink", "babble"])
@@ -183,7 +181,7 @@ def _render_chunk(args: tuple[list[dict], str, int]) -> list[dict]:
     torch.set_num_threads(1)
     clean: list[torch.Tensor] = []
     for p in plans:  # 1) clean speech at 16 kHz
-        voice = Voice(p["accent"], p["variant"], p["rate"], p["pitch"])
+        voice = Voice(p["accent"], p["variant"], p["rate"], p["pitch"], seed=p["seed"])
         samples, sr = synthesize(p["text"], voice)
         if samples.size == 0:
             raise RuntimeError(f"eSpeak produced no audio for {p['text']!r} ({voice})")
@@ -370,7 +368,9 @@ def librispeech_utterances(root: str | Path, subset: str = "dev-clean") -> list[
     rows = []
     for n in range(len(ds)):
         rel, sr, text, spk, chapter, utt = ds.get_metadata(n)
-        rows.append(dict(id=f"{spk}-{chapter}-{utt:04d}", path=str(Path(root) / rel),
+        # get_metadata's path is relative to root/LibriSpeech (folder_in_archive).
+        rows.append(dict(id=f"{spk}-{chapter}-{utt:04d}",
+                         path=str(Path(root) / "LibriSpeech" / rel),
                          text=normalize(text), speaker=str(spk), sample_rate=sr))
     return rows
 
@@ -383,6 +383,7 @@ def speech_commands_utterances(root: str | Path, subset: str | None = None) -> l
     rows = []
     for n in range(len(ds)):
         rel, sr, label, spk, k = ds.get_metadata(n)
-        rows.append(dict(id=f"{label}-{spk}-{k}", path=str(Path(root) / rel),
+        rows.append(dict(id=f"{label}-{spk}-{k}",
+                         path=str(Path(root) / "SpeechCommands" / rel),
                          text=label.replace("_", " "), speaker=spk, sample_rate=sr))
     return rows

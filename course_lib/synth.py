@@ -34,6 +34,7 @@ class Voice:
     variant: str  # e.g. "m3", "f2", "klatt2" (a file in espeak-ng-data/voices/!v)
     rate: int = 175  # eSpeak's words per minute, 80..450
     pitch: int = 50  # eSpeak's base pitch, 0..100
+    seed: int = 0  # seeds eSpeak's noise generator (breathy variants use it)
 
     @property
     def name(self) -> str:
@@ -86,6 +87,8 @@ class ESpeak:
                 raise ValueError(f"eSpeak has no voice named {voice.name!r}")
             self.lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate), 0)
             self.lib.espeak_SetParameter(_PARAM_PITCH, int(voice.pitch), 0)
+            # Some variants (breathy voices such as f2) add random noise: seed it.
+            self.lib.espeak_ng_SetRandSeed(ctypes.c_long(voice.seed))
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
             err = self.lib.espeak_Synth(

@@ -35,6 +35,7 @@ class TrainConfig:
     epochs: int = 8
     batch_size: int = 32
     lr: float = 3e-3
+    warmup: float = 0.05  # fraction of the steps spent warming up the learning rate
     weight_decay: float = 1e-2
     grad_clip: float = 5.0
     seed: int = 0
@@ -184,16 +185,22 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     out = Path(out_dir)
-    corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=progress)
+    if rank == 0:  # one process synthesizes a missing corpus; the others wait
+        build_corpus(corpus_cfg, splits=("train", "dev"), progress=progress)
+    if world > 1:
+        dist.barrier()
+    corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=False)
     train_ex = featurize(corpus, "train", limit=train_limit,
                          progress=progress and rank == 0)
     dev_ex = featurize(corpus, "dev", limit=eval_limit, progress=progress and rank == 0)
 
     model = CTCModel(model_cfg)
-    steps_per_epoch = math.ceil(math.ceil(len(train_ex) / cfg.batch_size) / world)
+    # Every process takes the same number of batches (DDP needs them in step).
+    steps_per_epoch = max(math.ceil(len(train_ex) / cfg.batch_size) // world, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+        pct_start=cfg.warmup, div_factor=10.0)
     history: list[dict] = []
     start_epoch, elapsed = 0, 0.0
     ckpt = out / "checkpoint.pt"
@@ -218,6 +225,7 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
+        torch.manual_seed(cfg.seed * 1000 + epoch * world + rank)  # exact resume
         # SortaGrad (Amodei et al., 2016): the first epoch goes from short to long
         # utterances, which gets CTC out of its all-blank start sooner.
         batches = length_batches(lengths, cfg.batch_size,
@@ -264,9 +272,11 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
                 print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  dev WER "
                       f"{100 * record['wer']:.2f}%  CER {100 * record['cer']:.2f}%  "
                       f"({elapsed:.0f} s)", flush=True)
+        stop = torch.tensor([cfg.max_minutes is not None
+                             and elapsed > 60 * cfg.max_minutes])
         if world > 1:
-            dist.barrier()
-        if cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes:
+            dist.broadcast(stop, src=0)  # rank 0's clock decides for everyone
+        if bool(stop):
             break
     result = TrainResult(model=model.eval(), history=history, seconds=elapsed)
     if rank == 0:

@@ -29,7 +29,7 @@ def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None, hop_ms: floa
 
 def plot_posteriors(log_probs: torch.Tensor, text: str = "", ax=None,
                     frame_ms: float = 40.0, top: int = 8):
-    """CTC posteriors over time (T', V): the blank and the `top` likeliest characters."""
+    """CTC posteriors over time (T, V): the blank and the `top` likeliest characters."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(9, 3))[1]

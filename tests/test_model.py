@@ -36,7 +36,7 @@ def test_conv_lengths_match_real_output():
     model = cl.CTCModel().eval()
     for t in (1, 2, 3, 4, 5, 17, 100):
         out, n = model(torch.randn(1, t, 80), torch.tensor([t]))
-        assert out.shape[1] == int(n[0]) == int(model.conv_lengths(torch.tensor([t]))[0])
+        assert out.shape[1] == int(n[0]) == int(model.output_lengths(torch.tensor([t]))[0])
 
 
 def test_save_and_load_roundtrip(tmp_path):

@@ -50,8 +50,8 @@ def test_checkpoint_of_another_run_is_refused(tiny_corpus, tmp_path):
 def test_torchrun_ddp_two_processes(tiny_corpus, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29531", "-m", "course_lib", "train", "--tiny",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc_per_node", "2", "-m", "course_lib", "train", "--tiny",
          "--out", str(tmp_path)], env=env, capture_output=True, text=True,
         timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
