@@ -10,7 +10,7 @@ from .baseline import (baseline_path, baseline_record, latency_waves, load_basel
                        shipped_matches, test_transcripts)
 from .data import (Corpus, CorpusConfig, Utterance, build_corpus, open_corpus,
                    repair_corpus, verify_corpus)
-from .decode import collapse, greedy_decode
+from .decode import collapse, greedy_decode, snap_to_vocabulary
 from .features import FeatureConfig, log_mel
 from .ledger import Ledger, Record, measure
 from .metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,

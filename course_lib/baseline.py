@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from .data import CorpusConfig, build_corpus
+from .decode import snap_to_vocabulary
+from .grammar import vocabulary
 from .models import CTCModel, ModelConfig, load_model, read_metadata
 from .train import TrainConfig, featurize, train, transcribe
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
@@ -80,15 +82,17 @@ def load_baseline(progress: bool = True) -> CTCModel:
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
-                     corpus_cfg: CorpusConfig = CORPUS, progress: bool = True
-                     ) -> tuple[list[str], list[str]]:
-    """(references, hypotheses) on a split, cached by the artifact's sha256.
+                     corpus_cfg: CorpusConfig = CORPUS, lexicon: bool = True,
+                     progress: bool = True) -> tuple[list[str], list[str]]:
+    """(references, hypotheses) on a split, cached by the artifact's sha256 (ch. 1).
 
+    Hypotheses are greedy CTC transcripts, snapped to the command vocabulary when
+    `lexicon` is true (the recognizer every chapter reports; see `snap_to_vocabulary`).
     The artifact must be the file that `model` was loaded from or saved to: the
     cache key is its hash, so a changed model is never scored from a stale cache.
     """
     key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
-                           split=split))
+                           split=split, lexicon=lexicon))
     path = cache_dir() / "transcripts" / f"{key}.json"
     if path.exists():
         data = json.loads(path.read_text())
@@ -96,6 +100,9 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
     corpus = build_corpus(corpus_cfg, splits=(split,), progress=progress)
     examples = featurize(corpus, split, progress=progress)
     hyps = transcribe(model, examples)
+    if lexicon:
+        vocab = vocabulary()
+        hyps = [snap_to_vocabulary(h, vocab) for h in hyps]
     refs = [e.text for e in examples]
     atomic_write_json(path, dict(refs=refs, hyps=hyps, artifact=str(artifact)))
     return refs, hyps
@@ -123,8 +130,10 @@ def baseline_record(progress: bool = True, force: bool = False):
     model = load_baseline(progress)
     refs, hyps = test_transcripts(model, path, progress=progress)
     meta = read_metadata(path)
+    vocab = vocabulary()
     return measure("baseline", "1", model, path, refs, hyps,
-                   latency_fn=lambda w: recognize(model, w),
+                   latency_fn=lambda w: snap_to_vocabulary(recognize(model, w), vocab),
                    latency_waves=latency_waves(),
                    config={"model": meta["model_config"], "corpus_key": meta["corpus_key"],
-                           "train_seconds": meta["train_seconds"]})
+                           "train_seconds": meta["train_seconds"],
+                           "decoder": "greedy CTC + vocabulary snapping"})

@@ -25,3 +25,21 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         ids = collapse(best[b, : int(lengths[b])].tolist())
         texts.append("".join(VOCAB[i] for i in ids))
     return texts
+
+
+def snap_to_vocabulary(text: str, vocabulary: list[str]) -> str:
+    """Replace each out-of-vocabulary word by the nearest vocabulary word (edit distance).
+
+    A command recognizer knows its vocabulary: 'schol' -> 'school'. Uses rapidfuzz
+    (jiwer's own dependency); ties go to the word listed first.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    known = set(vocabulary)
+    words = []
+    for w in text.split():
+        if w not in known:
+            w = process.extractOne(w, vocabulary, scorer=Levenshtein.distance)[0]
+        words.append(w)
+    return " ".join(words)

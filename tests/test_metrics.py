@@ -66,3 +66,11 @@ def test_latency_is_measured_single_threaded():
     lat = cl.measure_latency(lambda w: threads.append(torch.get_num_threads()),
                              [torch.zeros(16000)], repeats=2)
     assert set(threads) == {1} and lat.repeats == 2 and lat.rtf >= 0
+
+
+def test_snap_to_vocabulary():
+    vocab = ["school", "the", "to", "message", "rachel"]
+    assert cl.snap_to_vocabulary("message rachel", vocab) == "message rachel"
+    assert cl.snap_to_vocabulary("mesage rachl to the schol", vocab) == \
+        "message rachel to the school"
+    assert cl.snap_to_vocabulary("", vocab) == ""
