@@ -11,7 +11,7 @@ def audio_player(wav: torch.Tensor, sample_rate: int = 16000):
     """An IPython audio player for a waveform (samples,)."""
     from IPython.display import Audio
 
-    return Audio(wav.numpy(), rate=sample_rate, normalize=False)
+    return Audio(wav.clamp(-1, 1).numpy(), rate=sample_rate, normalize=False)
 
 
 def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None, hop_ms: float = 10.0):
