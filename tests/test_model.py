@@ -17,9 +17,12 @@ def test_parameter_count_is_in_the_spec_range():
     assert 1_000_000 <= cl.count_params(cl.CTCModel()) <= 3_000_000
 
 
-def test_padding_does_not_change_outputs():
+@pytest.mark.parametrize("cfg", [cl.ModelConfig(),
+                                 cl.ModelConfig(extra_convs=2, rnn_layers=1, upsample=2)],
+                         ids=["baseline", "residual-convs-upsampled"])
+def test_padding_does_not_change_outputs(cfg):
     torch.manual_seed(0)
-    model = cl.CTCModel().eval()
+    model = cl.CTCModel(cfg).eval()
     utts = _utterances()
     examples = [Example(str(i), "a", f, [1]) for i, f in enumerate(utts)]
     batch = cl.collate(examples)
@@ -32,8 +35,9 @@ def test_padding_does_not_change_outputs():
                                        rtol=1e-4, atol=1e-5)
 
 
-def test_conv_lengths_match_real_output():
-    model = cl.CTCModel().eval()
+@pytest.mark.parametrize("upsample", [1, 2])
+def test_conv_lengths_match_real_output(upsample):
+    model = cl.CTCModel(cl.ModelConfig(upsample=upsample)).eval()
     for t in (1, 2, 3, 4, 5, 17, 100):
         out, n = model(torch.randn(1, t, 80), torch.tensor([t]))
         assert out.shape[1] == int(n[0]) == int(model.output_lengths(torch.tensor([t]))[0])
