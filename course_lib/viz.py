@@ -28,18 +28,17 @@ def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None, hop_ms: floa
 
 
 def plot_posteriors(log_probs: torch.Tensor, text: str = "", ax=None,
-                    frame_ms: float = 40.0, top: int = 8):
-    """CTC posteriors over time (T, V): the blank and the `top` likeliest characters."""
+                    frame_ms: float = 40.0):
+    """CTC posteriors (T, V) as a heat map: symbols (blank on top) over time."""
     import matplotlib.pyplot as plt
 
-    ax = ax or plt.subplots(figsize=(9, 3))[1]
-    probs = log_probs.exp()
-    t = torch.arange(probs.shape[0]) * frame_ms / 1000
-    ax.plot(t, probs[:, 0], color="0.6", lw=2, label="blank")
-    best = probs[:, 1:].max(0).values.argsort(descending=True)[:top] + 1
-    for v in best.tolist():
-        ax.plot(t, probs[:, v], lw=1.2, label=repr(VOCAB[v]))
-    ax.set(xlabel="time (s)", ylabel="posterior", ylim=(0, 1.02),
+    ax = ax or plt.subplots(figsize=(10, 4.5))[1]
+    probs = log_probs.exp().t().numpy()  # (V, T)
+    seconds = probs.shape[1] * frame_ms / 1000
+    ax.imshow(probs, aspect="auto", cmap="Greys", vmin=0, vmax=1,
+              extent=(0, seconds, probs.shape[0] - 0.5, -0.5), interpolation="nearest")
+    labels = ["∅"] + ["␣" if c == " " else c for c in VOCAB[1:]]
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set(xlabel="time (s)", ylabel="symbol",
            title=f"CTC posteriors: {text!r}" if text else "CTC posteriors")
-    ax.legend(ncol=5, fontsize=8, loc="upper right")
     return ax
