@@ -248,7 +248,8 @@ def build_corpus(cfg: CorpusConfig | None = None, splits: tuple[str, ...] = SPLI
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if not (root / split / "split.json").exists():
             _build_split(cfg, split, root, workers, progress)
-    atomic_write_json(root / "config.json", asdict(cfg))
+    if not (root / "config.json").exists():  # written once; the key fixes its content
+        atomic_write_json(root / "config.json", asdict(cfg))
     return open_corpus(root)
 
 

@@ -113,9 +113,8 @@ class CTCModel(nn.Module):
                          cfg.bidirectional)
         self.dropout = nn.Dropout(cfg.dropout)
         out = cfg.rnn_hidden * (2 if cfg.bidirectional else 1)
-        # Speech runs at ~15 characters/s but the GRU sees 25 frames/s: too tight for
-        # CTC, which needs blanks between symbols. The head emits `upsample` symbols
-        # per frame (20 ms each), which halves the density at almost no cost.
+        # The head emits `upsample` CTC symbols per 40 ms frame (each 40/upsample ms):
+        # room for blanks when speech is too dense for one symbol per frame.
         self.head = nn.Linear(out, cfg.vocab_size * cfg.upsample)
 
     def conv_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

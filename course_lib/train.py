@@ -186,10 +186,11 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     seed_everything(cfg.seed)
     out = Path(out_dir)
     if rank == 0:  # one process synthesizes a missing corpus; the others wait
-        build_corpus(corpus_cfg, splits=("train", "dev"), progress=progress)
+        corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=progress)
     if world > 1:
         dist.barrier()
-    corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=False)
+    if rank != 0:
+        corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=False)
     train_ex = featurize(corpus, "train", limit=train_limit,
                          progress=progress and rank == 0)
     dev_ex = featurize(corpus, "dev", limit=eval_limit, progress=progress and rank == 0)
