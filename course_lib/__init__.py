@@ -4,7 +4,7 @@ The book imports it as `import course_lib as cl`; every helper says in its
 docstring which chapter introduces it.
 """
 
-from . import augment, checks, grammar, labs, viz
+from . import augment, checks, distill, grammar, labs, pruning, sparse_io, viz
 from .audio import AudioError, check_waveform, load_audio
 from .baseline import (baseline_path, baseline_record, latency_waves, load_baseline,
                        shipped_matches, test_transcripts)
@@ -18,7 +18,8 @@ from .metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,
 from .models import CTCModel, ModelConfig, count_params, load_model, save_model
 from .synth import Voice, synthesize
 from .text import VOCAB, decode_ids, encode, normalize
-from .train import TrainConfig, collate, featurize, recognize, train, transcribe
+from .train import (FinetuneConfig, TrainConfig, collate, ctc_loss, featurize, finetune,
+                    recognize, train, transcribe)
 from .utils import cache_dir, config_hash, seed_everything
 
 __version__ = "0.1.0"

@@ -108,6 +108,26 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
     return refs, hyps
 
 
+def dev_examples(limit: int | None = 300, corpus_cfg: CorpusConfig = CORPUS,
+                 progress: bool = True) -> list:
+    """The first `limit` dev utterances, featurized: the tuning set (chapter 3.1 on)."""
+    corpus = build_corpus(corpus_cfg, splits=("dev",), progress=progress)
+    return featurize(corpus, "dev", limit=limit, progress=progress)
+
+
+def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: bool = True
+            ) -> float:
+    """WER (fraction) on the first `limit` dev utterances: for tuning, never test."""
+    from .metrics import error_rates
+
+    examples = dev_examples(limit, progress=False)
+    hyps = transcribe(model, examples)
+    if lexicon:
+        vocab = vocabulary()
+        hyps = [snap_to_vocabulary(h, vocab) for h in hyps]
+    return error_rates([e.text for e in examples], hyps)["wer"]
+
+
 def latency_waves(n: int = 24, corpus_cfg: CorpusConfig = CORPUS) -> list[torch.Tensor]:
     """The first `n` test waveforms: the fixed set every chapter times (chapter 2)."""
     corpus = build_corpus(corpus_cfg, splits=("test",))

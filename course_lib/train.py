@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -44,6 +45,23 @@ class TrainConfig:
     freq_mask: int = 10  # SpecAugment: up to 10 of 80 mel bands, twice
     time_mask: int = 20  # and up to 20 frames (200 ms), twice
     max_minutes: float | None = None
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A short training run that starts from a trained model (chapters 3.1-3.4)."""
+
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-3  # peak; cosine decay to zero over `steps`
+    warmup: float = 0.0  # fraction of the steps spent warming up
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    seed: int = 0
+    specaugment: bool = True
+    freq_mask: int = 10
+    time_mask: int = 20
     threads: int = 2
 
 
@@ -103,8 +121,8 @@ def length_batches(lengths: list[int], batch_size: int, shuffle: bool = False,
     return batches
 
 
-def spec_augment(feats: torch.Tensor, cfg: TrainConfig, gen: torch.Generator
-                 ) -> torch.Tensor:
+def spec_augment(feats: torch.Tensor, cfg: TrainConfig | FinetuneConfig,
+                 gen: torch.Generator) -> torch.Tensor:
     """SpecAugment on one utterance (frames, n_mels): two frequency, two time masks."""
     x = feats.t().clone()  # (n_mels, frames), torchaudio's layout
     fill = x.mean()
@@ -149,6 +167,80 @@ def recognize(model: torch.nn.Module, wav: torch.Tensor,
 
 # ----------------------------------------------------------------------------------
 # Training.
+
+def ctc_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """The CTC loss of a collated batch, averaged over target lengths (chapter 1)."""
+    log_probs, out_len = model(batch["feats"], batch["lengths"])
+    # CTCLoss wants (T, B, V).
+    return torch.nn.functional.ctc_loss(
+        log_probs.transpose(0, 1), batch["targets"], out_len, batch["target_lengths"],
+        blank=0, reduction="mean", zero_infinity=True)
+
+
+def finetune(model: torch.nn.Module, examples: list[Example],
+             cfg: FinetuneConfig = FinetuneConfig(),
+             loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor] = ctc_loss,
+             after_step: Callable[[int], None] | None = None,
+             evaluate: Callable[[int], dict] | None = None, eval_every: int = 0,
+             progress: bool = True, desc: str = "fine-tune") -> list[dict]:
+    """Train an existing model for `cfg.steps` steps in place (chapters 3.1-3.4).
+
+    Batches of similar length are drawn in a fresh shuffled order each pass over
+    `examples`; the learning rate warms up, then follows a cosine to zero.
+    `after_step(step)` runs after every optimizer step (pruning re-applies its masks
+    there, so pruned weights stay zero), `loss_fn(model, batch)` replaces the CTC
+    loss (distillation). Every `eval_every` steps and at the end a history entry
+    (step, mean loss) is written, with `evaluate(step)`'s dict (model in eval mode).
+    """
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = max(int(cfg.warmup * cfg.steps), 0)
+
+    def lr_at(step: int) -> float:  # multiplier of cfg.lr at `step` (0-based)
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(cfg.steps - warm, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    lengths = [e.feats.shape[0] for e in examples]
+    order: list[list[int]] = []
+    history: list[dict] = []
+    losses: list[float] = []
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        if not order:  # a new pass over the data, in a new order
+            order = length_batches(lengths, cfg.batch_size, shuffle=True,
+                                   seed=cfg.seed * 7919 + step)
+        model.train()
+        exs = [examples[i] for i in order.pop()]
+        if cfg.specaugment:
+            exs = [Example(e.id, e.text, spec_augment(e.feats, cfg, gen), e.targets)
+                   for e in exs]
+        loss = loss_fn(model, collate(exs))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        if after_step is not None:
+            after_step(step)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if (eval_every and (step + 1) % eval_every == 0) or step + 1 == cfg.steps:
+            entry = dict(step=step + 1, loss=sum(losses) / len(losses))
+            if evaluate is not None:
+                model.eval()
+                entry.update(evaluate(step + 1))
+            history.append(entry)
+            losses = []
+    model.eval()
+    return history
+
 
 @dataclass
 class TrainResult:
@@ -221,7 +313,6 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
-    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     lengths = [e.feats.shape[0] for e in train_ex]
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -242,10 +333,7 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
                 exs = [Example(e.id, e.text, spec_augment(e.feats, cfg, gen), e.targets)
                        for e in exs]
             b = collate(exs)
-            log_probs, out_len = net(b["feats"], b["lengths"])
-            # CTCLoss wants (T, B, V); loss is averaged over target lengths.
-            loss = ctc(log_probs.transpose(0, 1), b["targets"], out_len,
-                       b["target_lengths"])
+            loss = ctc_loss(net, b)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -64,3 +64,52 @@ def test_blank_student_copy_fails_every_check(source):
     for cell in checks:
         errors = [o for o in cell.outputs if o.output_type == "error"]
         assert errors and errors[0].ename == "CheckFailed", cell.source
+
+
+def test_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
+    import torch
+
+    from course_lib import pruning as P
+
+    checks = cl.checks
+    checks.check_magnitude_mask(P.magnitude_mask)
+    checks.check_global_masks(P.global_masks)
+    checks.check_prune_model(lambda m, s: P.prune_oneshot(m, s, "global"))
+    checks.check_cubic_sparsity(P.cubic_sparsity)
+
+    def by_value(w, s):  # the article's rule: prune small *values*
+        k = round(s * w.numel())
+        keep = torch.ones(w.numel(), dtype=torch.bool)
+        keep[torch.argsort(w.flatten(), stable=True)[:k]] = False
+        return keep.view_as(w)
+
+    with pytest.raises(CheckFailed):
+        checks.check_magnitude_mask(by_value)
+    assert "FAIL  large negative weights are kept" in capsys.readouterr().out
+
+    def by_threshold(w, s):  # |w| < T prunes all or none of equal weights
+        k = round(s * w.numel())
+        t = w.abs().flatten().sort().values[k - 1] if k else -1.0
+        return w.abs() > t
+
+    with pytest.raises(CheckFailed):
+        checks.check_magnitude_mask(by_threshold)
+    out = capsys.readouterr().out
+    assert "FAIL  all-equal weights" in out and "ok    prunes the smallest" in out
+    with pytest.raises(CheckFailed, match="one threshold"):
+        checks.check_global_masks(P.layerwise_masks)
+
+    def prunes_biases(model, s):
+        masks = P.prune_oneshot(model, s, "global")
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if p.ndim == 1:
+                    p.mul_(p.abs() > p.abs().median())
+        return masks
+
+    with pytest.raises(CheckFailed, match="bias or norm"):
+        checks.check_prune_model(prunes_biases)
+    with pytest.raises(CheckFailed, match="one dt after t0"):  # a linear ramp
+        checks.check_cubic_sparsity(
+            lambda t, si, sf, t0, n, dt: si if t < t0 else
+            si + (sf - si) * min((t - t0) // dt, n) / n)

@@ -57,3 +57,25 @@ def test_torchrun_ddp_two_processes(tiny_corpus, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     meta = cl.models.read_metadata(tmp_path / "model.safetensors")
     assert meta["world_size"] == 2 and len(meta["history"]) == 2
+
+
+def test_finetune_learns_calls_hooks_and_is_deterministic(tiny_corpus):
+    examples = cl.featurize(tiny_corpus, "train", progress=False)
+    cfg = cl.FinetuneConfig(steps=12, batch_size=8, lr=3e-3, threads=1)
+
+    def run():
+        torch.manual_seed(0)
+        model, calls = cl.CTCModel(SMALL), []
+        hist = cl.finetune(model, examples, cfg, after_step=calls.append,
+                           evaluate=lambda step: {"train_mode": model.training},
+                           eval_every=4, progress=False)
+        return model, calls, hist
+
+    model, calls, hist = run()
+    assert calls == list(range(12)) and [h["step"] for h in hist] == [4, 8, 12]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert not any(h["train_mode"] for h in hist) and not model.training
+    again, _, hist2 = run()
+    assert hist2 == hist
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 again.state_dict().values()))

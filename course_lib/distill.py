@@ -1,0 +1,56 @@
+"""Knowledge distillation (知识蒸馏) for CTC models: the loss (chapter 3.3).
+
+The student learns from the ground truth (CTC) *and* from the teacher's frame
+posteriors, softened by a temperature T:
+
+    L = (1 - α) CTC(student, transcript) + α T² KL(p_teacher^T || p_student^T),
+
+averaged over the valid (non-padded) frames. T² keeps the gradient of the soft
+term on the scale of the hard one when T changes (Hinton et al., 2015).
+Chapter 3.1 uses it with the dense model as the teacher while pruning.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .models import length_mask
+
+
+def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+          lengths: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """T² KL(teacher || student) per valid frame; logits (B, T, V), lengths (B,)."""
+    t = temperature
+    log_s = torch.log_softmax(student_logits / t, dim=-1)
+    log_t = torch.log_softmax(teacher_logits / t, dim=-1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1)  # (B, T): KL at each frame
+    mask = length_mask(lengths, kl.shape[1]).to(kl.dtype)
+    return t * t * (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
+class DistillLoss:
+    """`loss_fn(student, batch)` for `finetune`: CTC mixed with KL to a fixed teacher."""
+
+    def __init__(self, teacher: nn.Module, alpha: float = 0.5,
+                 temperature: float = 2.0) -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.teacher = teacher.eval()
+        self.alpha, self.temperature = alpha, temperature
+
+    def __call__(self, student: nn.Module, batch: dict) -> torch.Tensor:
+        """The mixed loss of one collated batch."""
+        log_probs, out_len = student(batch["feats"], batch["lengths"])
+        ctc = nn.functional.ctc_loss(
+            log_probs.transpose(0, 1), batch["targets"], out_len,
+            batch["target_lengths"], blank=0, reduction="mean", zero_infinity=True)
+        if self.alpha == 0.0:
+            return ctc
+        with torch.no_grad():
+            teacher_lp, _ = self.teacher(batch["feats"], batch["lengths"])
+        # log-probs are logits up to a per-frame constant, which softmax ignores.
+        kl = kd_kl(log_probs, teacher_lp, out_len, self.temperature)
+        return (1 - self.alpha) * ctc + self.alpha * kl

@@ -1,0 +1,210 @@
+"""Sparse model files that really are smaller than the dense ones (chapter 3.1).
+
+A pruned model saved densely is as large as before: a zero in float32 still takes
+4 bytes. These encodings store only the kept weights plus where they are:
+
+- "bitmask":  one bit per weight (kept or not), then the kept values;
+- "csr":      compressed sparse rows: row pointers, column indices, values;
+- "relative": Deep Compression's relative indices (Han et al., 2016): for each kept
+              weight, the distance from the previous one in `bits` bits; a gap too
+              long for `bits` gets filler entries (value 0).
+
+The container is safetensors (no pickle, so loading cannot run code), with the
+format version, the encoding, the model configuration and a sha256 of the payload
+in its metadata: a corrupted, truncated or foreign file is refused with a clear
+error before any weight is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .models import CTCModel, ModelConfig
+from .utils import atomic_write_bytes, sha256_bytes
+
+FORMAT = "course_lib.sparse"
+VERSION = 1
+ENCODINGS = ("bitmask", "csr", "relative")
+
+
+# ----------------------------------------------------------------------------------
+# Bit packing: n codes of `bits` bits each -> bytes, and back.
+
+def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack unsigned integers < 2**bits, `bits` bits each, into a uint8 array."""
+    if not 1 <= bits <= 8:
+        raise ValueError(f"bits must be 1..8, got {bits}")
+    codes = np.asarray(codes)
+    if codes.size and (int(codes.max()) >= 1 << bits or int(codes.min()) < 0):
+        raise ValueError(f"a code does not fit in {bits} bits")
+    codes = codes.astype(np.uint8)
+    planes = np.unpackbits(codes[:, None], axis=1)[:, 8 - bits:]  # (n, bits), MSB first
+    return np.packbits(planes.reshape(-1))
+
+
+def unpack_bits(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
+    """Inverse of `pack_bits`: the first `n` codes."""
+    planes = np.unpackbits(packed)[: n * bits].reshape(n, bits)
+    full = np.zeros((n, 8), dtype=np.uint8)
+    full[:, 8 - bits:] = planes
+    return np.packbits(full, axis=1).reshape(-1)
+
+
+# ----------------------------------------------------------------------------------
+# The three encodings of one weight tensor. Each returns named numpy arrays.
+
+def encode(w: torch.Tensor, encoding: str, bits: int = 4) -> dict[str, np.ndarray]:
+    """Encode a (mostly zero) tensor; `bits` is for "relative" only."""
+    flat = w.detach().reshape(-1).numpy().astype(np.float32)
+    if encoding == "bitmask":
+        keep = flat != 0
+        return dict(mask=np.packbits(keep), values=flat[keep])
+    if encoding == "csr":
+        rows = w.reshape(w.shape[0], -1).detach().numpy().astype(np.float32)
+        r, c = np.nonzero(rows)
+        index_type = np.int16 if rows.shape[1] <= np.iinfo(np.int16).max else np.int32
+        indptr = np.searchsorted(r, np.arange(rows.shape[0] + 1)).astype(np.int32)
+        return dict(indptr=indptr, indices=c.astype(index_type), values=rows[r, c])
+    if encoding == "relative":
+        pos = np.flatnonzero(flat)
+        gaps = np.diff(pos, prepend=-1)  # >= 1: distance from the previous kept one
+        span = 1 << bits  # the longest step one code can make
+        fillers = (gaps - 1) // span  # extra entries for gaps longer than `span`
+        # Each entry advances by (code + 1): fillers advance `span`, then the weight.
+        codes = np.full(len(pos) + int(fillers.sum()), span - 1, dtype=np.int64)
+        values = np.zeros(len(codes), dtype=np.float32)
+        last = np.cumsum(fillers + 1) - 1  # where each real weight's entry goes
+        codes[last] = gaps - fillers * span - 1
+        values[last] = flat[pos]
+        return dict(codes=pack_bits(codes, bits), values=values)
+    raise ValueError(f"unknown encoding {encoding!r}; choose from {ENCODINGS}")
+
+
+def decode(parts: dict[str, np.ndarray], shape: tuple[int, ...], encoding: str,
+           bits: int = 4) -> torch.Tensor:
+    """Inverse of `encode`: the dense float32 tensor."""
+    n = int(np.prod(shape))
+    flat = np.zeros(n, dtype=np.float32)
+    if encoding == "bitmask":
+        keep = np.unpackbits(parts["mask"])[:n].astype(bool)
+        if keep.sum() != len(parts["values"]):
+            raise ValueError(f"bitmask keeps {keep.sum()} weights but "
+                             f"{len(parts['values'])} values are stored")
+        flat[keep] = parts["values"]
+    elif encoding == "csr":
+        indptr = parts["indptr"].astype(np.int64)
+        cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        flat[rows * cols + parts["indices"].astype(np.int64)] = parts["values"]
+    elif encoding == "relative":
+        codes = unpack_bits(parts["codes"], bits, len(parts["values"])).astype(np.int64)
+        pos = np.cumsum(codes + 1) - 1
+        if len(pos) and pos[-1] >= n:
+            raise ValueError("relative indices run past the end of the tensor")
+        flat[pos] = parts["values"]
+    else:
+        raise ValueError(f"unknown encoding {encoding!r}; choose from {ENCODINGS}")
+    return torch.from_numpy(flat).view(shape)
+
+
+# ----------------------------------------------------------------------------------
+# Whole models.
+
+def _payload_hash(tensors: dict[str, torch.Tensor]) -> str:
+    blob = b"".join(k.encode() + tensors[k].numpy().tobytes() for k in sorted(tensors))
+    return sha256_bytes(blob)
+
+
+def save_sparse(model: CTCModel, path: str | os.PathLike, encoding: str = "relative",
+                bits: int = 4, **meta: object) -> Path:
+    """Save `model` with its 2-D+ weights in a sparse `encoding` (atomic write)."""
+    from safetensors.torch import save
+
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; choose from {ENCODINGS}")
+    tensors: dict[str, torch.Tensor] = {}
+    layout: dict[str, dict] = {}
+    for name, w in model.state_dict().items():
+        if w.ndim >= 2:
+            for part, arr in encode(w, encoding, bits).items():
+                tensors[f"{name}/{part}"] = torch.from_numpy(np.ascontiguousarray(arr))
+            layout[name] = dict(shape=list(w.shape), encoding=encoding)
+        else:
+            tensors[f"{name}/dense"] = w.detach().float().contiguous()
+            layout[name] = dict(shape=list(w.shape), encoding="dense")
+    header = dict(format=FORMAT, version=str(VERSION), bits=str(bits),
+                  model_config=json.dumps(asdict(model.cfg)), layout=json.dumps(layout),
+                  sha256=_payload_hash(tensors))
+    header.update({k: json.dumps(v) for k, v in meta.items()})
+    return atomic_write_bytes(path, save(tensors, metadata=header))
+
+
+def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCModel:
+    """Load a file written by `save_sparse` into `model` (or a new CTCModel).
+
+    Refuses, with the reason: a file that is not a sparse model file, another
+    format version, a payload whose sha256 differs (corruption), and tensors that do
+    not fit the model (named, with both shapes).
+    """
+    from safetensors.torch import load
+
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + n]).get("__metadata__", {})
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable sparse model file (truncated or "
+                         f"corrupted?): {exc}") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("version") != str(VERSION):
+        raise ValueError(f"{path}: format version {meta.get('version')}, this "
+                         f"course_lib reads version {VERSION}")
+    if _payload_hash(tensors) != meta.get("sha256"):
+        raise ValueError(f"{path}: checksum mismatch, the file is corrupted")
+    if model is None:
+        model = CTCModel(ModelConfig(**json.loads(meta["model_config"])))
+    layout = json.loads(meta["layout"])
+    bits = int(meta["bits"])
+    expected = model.state_dict()
+    unknown = sorted(set(layout) - set(expected))
+    missing = sorted(set(expected) - set(layout))
+    if unknown or missing:
+        raise ValueError(f"{path}: tensors do not match the model: in the file but not "
+                         f"the model {unknown}, in the model but not the file {missing}")
+    state = {}
+    for name, info in layout.items():
+        shape = tuple(info["shape"])
+        if shape != tuple(expected[name].shape):
+            raise ValueError(f"{path}: tensor {name} has shape {shape} in the file but "
+                             f"{tuple(expected[name].shape)} in the model")
+        parts = {k.split("/", 1)[1]: v.numpy() for k, v in tensors.items()
+                 if k.split("/", 1)[0] == name}
+        if info["encoding"] == "dense":
+            state[name] = torch.from_numpy(parts["dense"].copy()).view(shape)
+        else:
+            state[name] = decode(parts, shape, info["encoding"], bits)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+
+def sparse_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a sparse model file, JSON fields decoded (weights not read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable sparse model file ({exc})") from exc
+    plain = {"format", "version", "bits", "sha256"}
+    return {k: (v if k in plain else json.loads(v)) for k, v in raw.items()}
