@@ -170,6 +170,9 @@ def prune_finetune(model: nn.Module, examples: list[Example], cfg: PruneConfig,
         loss_fn = DistillLoss(copy.deepcopy(model), cfg.distill, cfg.temperature)
     steps = cfg.finetune.steps
     n = max(math.floor(cfg.ramp * steps / cfg.every), 1)
+    if cfg.schedule == "cubic" and n * cfg.every > steps:
+        raise ValueError(f"the schedule needs {n * cfg.every} steps to reach the "
+                         f"target but fine-tuning has {steps}; lower `every`")
     state = {"masks": masks_for(model, cfg.sparsity if cfg.schedule == "oneshot"
                                 else cfg.initial, cfg.scope)}
     apply_masks(model, state["masks"])

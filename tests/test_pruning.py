@@ -168,3 +168,12 @@ def test_bad_sparse_files_are_refused(tmp_path):
     deeper = cl.CTCModel(cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=3))
     with pytest.raises(ValueError, match=r"in the model but not the file \['rnn\.bwd\.2"):
         S.load_sparse(path, model=deeper)
+
+
+def test_a_schedule_that_cannot_reach_the_target_is_refused():
+    cfg = P.PruneConfig(sparsity=0.8, every=10,
+                        finetune=cl.FinetuneConfig(steps=8, threads=1))
+    with pytest.raises(ValueError, match="lower `every`"):
+        P.prune_finetune(small_model(), [], cfg, progress=False)
+    with pytest.raises(ValueError, match="scope"):
+        P.PruneConfig(scope="rows")
