@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib {report,corpus,train,train-baseline,labs}`."""
+"""Command line: `python -m course_lib <command>` (report, corpus, train, ...; --help)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("train-baseline", help="train the baseline into the cache")
     b.add_argument("--ship", action="store_true",
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
+    bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
+    bq.add_argument("--n", type=int, default=100, help="test utterances to time")
+    bq.add_argument("--repeats", type=int, default=3)
     lab = sub.add_parser("labs", help="generate the student copies of the labs")
     lab.add_argument("--check", action="store_true",
                      help="only check that the student copies are current")
@@ -80,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
             SHIPPED.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, SHIPPED)
             print(f"shipped copy: {SHIPPED}")
+        return 0
+    if args.cmd == "bench-int8":
+        from .baseline import latency_waves, load_baseline
+        from .metrics import measure_latency
+        from .quantize import int8_engine
+        from .train import recognize
+
+        model = load_baseline()
+        engine = int8_engine(model)
+        waves = latency_waves(args.n)
+        fp32 = measure_latency(lambda w: recognize(model, w), waves, repeats=args.repeats)
+        int8 = measure_latency(lambda w: recognize(engine, w), waves, repeats=args.repeats)
+        print(f"{len(waves)} test utterances, {args.repeats} repeats, one thread; int8: "
+              "PyTorch dynamic quantization of the GRU and Linear layers")
+        print(f"float32: median {fp32.median_ms:.2f} ms/utt, RTF {fp32.rtf:.4f}")
+        print(f"int8   : median {int8.median_ms:.2f} ms/utt, RTF {int8.rtf:.4f}")
+        print(f"int8 is {fp32.median_ms / int8.median_ms:.2f}x as fast as float32")
         return 0
     if args.cmd == "labs":
         from .labs import generate_student_copies

@@ -114,18 +114,52 @@ def decode(parts: dict[str, np.ndarray], shape: tuple[int, ...], encoding: str,
 
 
 # ----------------------------------------------------------------------------------
-# Whole models.
+# The container: safetensors + metadata with a format name and a payload sha256.
+# Chapter 3.2's quantized and codebook files use it too.
 
 def _payload_hash(tensors: dict[str, torch.Tensor]) -> str:
     blob = b"".join(k.encode() + tensors[k].numpy().tobytes() for k in sorted(tensors))
     return sha256_bytes(blob)
 
 
+def write_container(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                    header: dict[str, str], **meta: object) -> Path:
+    """Write tensors + header (+ JSON-encoded `meta`) with a payload sha256, atomically."""
+    from safetensors.torch import save
+
+    header = dict(header, sha256=_payload_hash(tensors))
+    header.update({k: json.dumps(v) for k, v in meta.items()})
+    return atomic_write_bytes(path, save(tensors, metadata=header))
+
+
+def read_container(path: str | os.PathLike, fmt: str
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a container of format `fmt`; refuse unreadable, foreign or corrupted files."""
+    from safetensors.torch import load
+
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + n]).get("__metadata__", {})
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable {fmt} file (truncated or "
+                         f"corrupted?): {exc}") from exc
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {fmt!r}")
+    if _payload_hash(tensors) != meta.get("sha256"):
+        raise ValueError(f"{path}: checksum mismatch, the file is corrupted")
+    return tensors, meta
+
+
+# ----------------------------------------------------------------------------------
+# Whole models.
+
+
 def save_sparse(model: CTCModel, path: str | os.PathLike, encoding: str = "relative",
                 bits: int = 4, **meta: object) -> Path:
     """Save `model` with its 2-D+ weights in a sparse `encoding` (atomic write)."""
-    from safetensors.torch import save
-
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; choose from {ENCODINGS}")
     tensors: dict[str, torch.Tensor] = {}
@@ -139,10 +173,8 @@ def save_sparse(model: CTCModel, path: str | os.PathLike, encoding: str = "relat
             tensors[f"{name}/dense"] = w.detach().float().contiguous()
             layout[name] = dict(shape=list(w.shape), encoding="dense")
     header = dict(format=FORMAT, version=str(VERSION), bits=str(bits),
-                  model_config=json.dumps(asdict(model.cfg)), layout=json.dumps(layout),
-                  sha256=_payload_hash(tensors))
-    header.update({k: json.dumps(v) for k, v in meta.items()})
-    return atomic_write_bytes(path, save(tensors, metadata=header))
+                  model_config=json.dumps(asdict(model.cfg)), layout=json.dumps(layout))
+    return write_container(path, tensors, header, **meta)
 
 
 def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCModel:
@@ -152,24 +184,11 @@ def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCMo
     format version, a payload whose sha256 differs (corruption), and tensors that do
     not fit the model (named, with both shapes).
     """
-    from safetensors.torch import load
-
     path = Path(path)
-    data = path.read_bytes()
-    try:
-        tensors = load(data)
-        n = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + n]).get("__metadata__", {})
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable sparse model file (truncated or "
-                         f"corrupted?): {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    tensors, meta = read_container(path, FORMAT)
     if meta.get("version") != str(VERSION):
         raise ValueError(f"{path}: format version {meta.get('version')}, this "
                          f"course_lib reads version {VERSION}")
-    if _payload_hash(tensors) != meta.get("sha256"):
-        raise ValueError(f"{path}: checksum mismatch, the file is corrupted")
     if model is None:
         model = CTCModel(ModelConfig(**json.loads(meta["model_config"])))
     layout = json.loads(meta["layout"])

@@ -113,3 +113,39 @@ def test_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
         checks.check_cubic_sparsity(
             lambda t, si, sf, t0, n, dt: si if t < t0 else
             si + (sf - si) * min((t - t0) // dt, n) / n)
+
+
+def test_quantization_checks_accept_the_reference_and_catch_mistakes(capsys):
+    import torch
+
+    from course_lib import quantize as Q
+
+    checks = cl.checks
+
+    def reference(w, bits, per_channel):
+        spec = Q.QuantSpec(bits, symmetric=False, per_channel=per_channel)
+        s, z = Q.qparams(w, spec)
+        return Q.quantize(w, s, z, spec), s, z
+
+    checks.check_quantize(reference)
+    checks.check_dequantize(Q.dequantize)
+    checks.check_fake_quant_ste(lambda w, s, z, a, b: Q._STE.apply(w, s, z, a, b))
+
+    def no_zero_in_range(w, bits, per_channel):  # forgets to widen the range to 0
+        lo, hi = w.min(), w.max()
+        s = (hi - lo) / (2 ** bits - 1)
+        z = torch.round(-lo / s)
+        return (torch.round(w / s) + z).clamp(0, 2 ** bits - 1).int(), s, z
+
+    with pytest.raises(CheckFailed):
+        checks.check_quantize(no_zero_in_range)
+    out = capsys.readouterr().out
+    assert "FAIL  a constant positive tensor" in out and "FAIL  an all-zero" in out
+    with pytest.raises(CheckFailed, match="codes"):
+        checks.check_dequantize(lambda q, s, z: s * q.float())  # forgets the zero point
+
+    def no_ste(w, s, z, qmin, qmax):  # rounds, so the gradient is zero everywhere
+        return s * ((torch.round(w / s) + z).clamp(qmin, qmax) - z)
+
+    with pytest.raises(CheckFailed, match="forward rounds"):
+        checks.check_fake_quant_ste(no_ste)

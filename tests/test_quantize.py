@@ -65,3 +65,86 @@ def test_error_falls_with_bits_and_the_articles_formula_is_not_quantization():
     per_tensor = Q.quantization_error(W, Q.QuantSpec(4, per_channel=False))["mse"]
     assert Q.quantization_error(W, Q.QuantSpec(4))["mse"] < per_tensor
     assert not Q.naive_power_of_two(0.3 * W, 8).any()  # round(W / 2^8): all zeros
+
+
+def small_model():
+    import course_lib as cl
+
+    torch.manual_seed(0)
+    return cl.CTCModel(cl.ModelConfig(conv_channels=16, rnn_hidden=12,
+                                      rnn_layers=2)).eval()
+
+
+def test_our_codes_equal_the_int8_engines():
+    model = small_model()
+    engine = Q.int8_engine(model)
+    codes = Q.engine_weights(engine)
+    params = dict(model.named_parameters())
+    assert len(codes) == 2 * 2 * 2 + 1  # GRU ih/hh x 2 directions x 2 layers + head
+    for name, q in codes.items():
+        w = params[name].detach()
+        s, z = Q.qparams(w, Q.ENGINE_SPEC)
+        assert torch.equal(Q.quantize(w, s, z, Q.ENGINE_SPEC), q.to(torch.int32)), name
+    x, n = torch.randn(2, 40, 80), torch.tensor([40, 25])
+    with torch.no_grad():
+        gap = (engine(x, n)[0] - model(x, n)[0]).abs().max()
+    assert 0 < gap < 0.5  # int8 kernels: close to float, not identical
+
+
+@pytest.mark.parametrize("spec", [Q.QuantSpec(8), Q.QuantSpec(4, symmetric=False),
+                                  Q.QuantSpec(3, per_channel=False)],
+                         ids=["int8", "4bit-asym", "3bit-per-tensor"])
+def test_quantized_file_round_trip_and_size(tmp_path, spec):
+    import course_lib as cl
+
+    model = small_model()
+    path = Q.save_quantized(model, tmp_path / "m.q", spec)
+    back = Q.load_quantized(path)
+    for name, w in model.state_dict().items():
+        want = Q.fake_quantize(w, spec) if w.ndim >= 2 else w
+        assert torch.allclose(back.state_dict()[name], want, atol=1e-6), name
+    # bits/32 of the weights, plus per-row scales, float biases and the header
+    dense = cl.save_model(model, tmp_path / "d.safetensors").stat().st_size
+    weights = sum(w.numel() for w in model.state_dict().values() if w.ndim >= 2)
+    rows = sum(w.shape[0] for w in model.state_dict().values() if w.ndim >= 2)
+    assert path.stat().st_size < spec.bits / 8 * weights + 8 * rows + (
+        dense - 4 * weights) + 4096
+
+
+def test_bad_quantized_files_are_refused(tmp_path):
+    path = Q.save_quantized(small_model(), tmp_path / "m.q")
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0xFF
+    (tmp_path / "bad.q").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        Q.load_quantized(tmp_path / "bad.q")
+    (tmp_path / "cut.q").write_bytes(bytes(data[:100]))
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        Q.load_quantized(tmp_path / "cut.q")
+
+
+def test_kmeans_weight_sharing_round_trips_through_its_file(tmp_path):
+    c, idx = Q.kmeans_1d(torch.tensor([0.0, 0.1, 5.0, 5.1, 0.05]), 2)
+    assert c.tolist() == pytest.approx([0.05, 5.05]) and idx.tolist() == [0, 0, 1, 1, 0]
+    model = small_model()
+    Q.share_weights(model, 4)
+    x, n = torch.randn(2, 30, 80), torch.tensor([30, 20])
+    with torch.no_grad():
+        want = model(x, n)[0]
+    back = Q.load_codebook(Q.save_codebook(model, tmp_path / "m.cb"))
+    for name, p in back.named_parameters():
+        if p.ndim >= 2:
+            assert torch.unique(p).numel() <= 4, name
+    with torch.no_grad():
+        assert torch.allclose(back(x, n)[0], want, atol=1e-6)
+
+
+def test_qat_parametrization_bakes_weights_onto_the_grid():
+    model = small_model()
+    spec = Q.QuantSpec(3)
+    Q.add_weight_fake_quant(model, spec)
+    Q.remove_weight_fake_quant(model)
+    for name, p in model.named_parameters():
+        if p.ndim >= 2:
+            rows = p.detach().reshape(p.shape[0], -1)
+            assert max(torch.unique(r).numel() for r in rows) <= 7, name  # codes -3..3
