@@ -172,8 +172,12 @@ def save_model(model: CTCModel, path: str | os.PathLike, **meta: object) -> Path
     return atomic_write_bytes(path, save(state, metadata=header))
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a saved model (JSON-decoded), without loading the weights."""
+def read_metadata(path: str | os.PathLike, plain: tuple[str, ...] = ("format",)
+                  ) -> dict:
+    """The metadata of a saved model, without loading the weights.
+
+    Every value is JSON-decoded except the keys in `plain`, which are stored as text.
+    """
     from safetensors import safe_open
 
     try:
@@ -181,7 +185,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
             raw = f.metadata() or {}
     except Exception as exc:
         raise ValueError(f"{path}: not a readable safetensors file ({exc})") from exc
-    return {k: (v if k == "format" else json.loads(v)) for k, v in raw.items()}
+    return {k: (v if k in plain else json.loads(v)) for k, v in raw.items()}
 
 
 def load_model(path: str | os.PathLike, expect: ModelConfig | None = None) -> CTCModel:

@@ -218,12 +218,6 @@ def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCMo
 
 def sparse_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a sparse model file, JSON fields decoded (weights not read)."""
-    from safetensors import safe_open
+    from .models import read_metadata
 
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable sparse model file ({exc})") from exc
-    plain = {"format", "version", "bits", "sha256"}
-    return {k: (v if k in plain else json.loads(v)) for k, v in raw.items()}
+    return read_metadata(path, plain=("format", "version", "bits", "sha256"))
