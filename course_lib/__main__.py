@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("train-baseline", help="train the baseline into the cache")
     b.add_argument("--ship", action="store_true",
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
+    pn = sub.add_parser("prune-neurons",
+                        help="shrink the baseline by neuron pruning (chapter 3.4)")
+    pn.add_argument("--ship", action="store_true",
+                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)
@@ -79,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
 
         path = train_baseline()
         print(f"baseline saved to {path}")
+        if args.ship:
+            SHIPPED.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, SHIPPED)
+            print(f"shipped copy: {SHIPPED}")
+        return 0
+    if args.cmd == "prune-neurons":
+        from .models import count_params
+        from .neurons import SHIPPED, neuron_pruned_baseline
+
+        model, path, history = neuron_pruned_baseline(allow_shipped=False)
+        print(f"{count_params(model):,} parameters, dev WER "
+              f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
         if args.ship:
             SHIPPED.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, SHIPPED)

@@ -294,3 +294,92 @@ def check_fake_quant_ste(fake_quant: Callable[..., torch.Tensor]) -> None:
          ([-1.0, 0.2, 1.0], [0.0, 1.0, 0.0])),
     ]
     run_cases("fake_quant", trial, cases)
+
+
+def _compare_layers(got: Any, want: tuple, names: tuple[str, ...]) -> list[str]:
+    """Shape and value differences between the student's layers and the reference's."""
+    if not isinstance(got, tuple) or len(got) != len(want):
+        return [f"expected a tuple of {len(want)} layers, got {type(got).__name__}"]
+    problems = []
+    for label, g, w in zip(names, got, want):
+        for pname, wp in w.named_parameters():
+            gp = getattr(g, pname, None)
+            if not isinstance(gp, torch.Tensor):
+                problems.append(f"{label} has no {pname}")
+            elif gp.shape != wp.shape:
+                problems.append(f"{label}.{pname} has shape {tuple(gp.shape)}, expected "
+                                f"{tuple(wp.shape)}")
+            elif not torch.allclose(gp.detach(), wp.detach()):
+                problems.append(f"{label}.{pname} holds the wrong entries")
+    return problems
+
+
+def _zero_units(rows: list[torch.Tensor], units: list[int], block: int) -> None:
+    """Zero the incoming weights of `units` (in each of the stacked row blocks)."""
+    with torch.no_grad():
+        for t in rows:
+            for b in range(t.shape[0] // block):
+                t[[b * block + u for u in units]] = 0.0
+
+
+def check_remove_linear_units(remove: Callable[..., tuple]) -> None:
+    """Lab 3.4: `remove(fc1, fc2, keep) -> (fc1', fc2')` for fc2(relu(fc1(x)))."""
+    from .neurons import remove_linear_units
+
+    def trial(keep: list[int], dead: list[int]) -> str:
+        torch.manual_seed(1)
+        fc1, fc2 = torch.nn.Linear(4, 6), torch.nn.Linear(6, 3)
+        _zero_units([fc1.weight, fc1.bias], dead, 6)
+        x = torch.randn(5, 4)
+        idx = torch.tensor(keep)
+        got = remove(fc1, fc2, idx)
+        want = remove_linear_units(fc1, fc2, idx)
+        problems = _compare_layers(got, want, ("fc1", "fc2"))
+        if not problems:
+            y = got[1](torch.relu(got[0](x)))
+            if set(range(6)) - set(keep) <= set(dead) and not torch.allclose(
+                    y, fc2(torch.relu(fc1(x))), atol=1e-6):
+                problems.append("outputs changed although only dead units were removed")
+        return "; ".join(problems[:2]) or "ok"
+
+    cases = [
+        ("keep every unit: same layers, same outputs", ([0, 1, 2, 3, 4, 5], []), "ok"),
+        ("remove units 1 and 4 whose weights are zero: outputs unchanged",
+         ([0, 2, 3, 5], [1, 4]), "ok"),
+        ("remove live units 0, 2 and 3: rows of fc1, columns of fc2", ([1, 4, 5], []),
+         "ok"),
+    ]
+    run_cases("remove_linear_units", trial, cases)
+
+
+def check_remove_gru_units(remove: Callable[..., tuple]) -> None:
+    """Lab 3.4: `remove(gru, consumer, keep) -> (gru', consumer')`, one-layer GRU."""
+    from .neurons import remove_gru_units
+
+    def trial(keep: list[int], dead: list[int]) -> str:
+        torch.manual_seed(2)
+        gru, head = torch.nn.GRU(3, 5, batch_first=True), torch.nn.Linear(5, 2)
+        _zero_units([gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0,
+                     gru.bias_hh_l0], dead, 5)
+        x = torch.randn(2, 7, 3)  # (batch, time, features)
+        idx = torch.tensor(keep)
+        got = remove(gru, head, idx)
+        want = remove_gru_units(gru, head, idx)
+        problems = _compare_layers(got, want, ("gru", "consumer"))
+        if not problems:
+            y = got[1](got[0](x)[0])
+            if set(range(5)) - set(keep) <= set(dead) and not torch.allclose(
+                    y, head(gru(x)[0]), atol=1e-6):
+                problems.append("outputs changed although only dead units were removed")
+        if any("weight_ih" in p and "shape" in p for p in problems):
+            problems.append("hint: the gates are 3 stacked blocks (r, z, n) of H rows")
+        return "; ".join(problems[:3]) or "ok"
+
+    cases = [
+        ("keep every unit: same GRU, same outputs", ([0, 1, 2, 3, 4], []), "ok"),
+        ("remove unit 2 whose weights and biases are zero: outputs unchanged",
+         ([0, 1, 3, 4], [2]), "ok"),
+        ("remove live units 0 and 3: gate rows, recurrent and consumer columns",
+         ([1, 2, 4], []), "ok"),
+    ]
+    run_cases("remove_gru_units", trial, cases)

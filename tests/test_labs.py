@@ -149,3 +149,50 @@ def test_quantization_checks_accept_the_reference_and_catch_mistakes(capsys):
 
     with pytest.raises(CheckFailed, match="forward rounds"):
         checks.check_fake_quant_ste(no_ste)
+
+
+def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
+    import torch
+    from torch import nn
+
+    from course_lib import neurons as N
+
+    checks = cl.checks
+    checks.check_remove_linear_units(N.remove_linear_units)
+    checks.check_remove_gru_units(N.remove_gru_units)
+
+    def keeps_fc2_whole(fc1, fc2, keep):  # shrinks fc1 but forgets fc2's columns
+        a, _ = N.remove_linear_units(fc1, fc2, keep)
+        return a, fc2
+
+    with pytest.raises(CheckFailed, match="fc2.weight has shape"):
+        checks.check_remove_linear_units(keeps_fc2_whole)
+
+    def first_rows_only(gru, consumer, keep):  # takes rows `keep`, not 3 gate blocks
+        new = nn.GRU(gru.input_size, len(keep), batch_first=True)
+        with torch.no_grad():
+            for name, p in new.named_parameters():
+                src = getattr(gru, name)
+                p.copy_(src[torch.cat([keep, keep, keep])] if "weight_ih" in name
+                        or "bias" in name else src[torch.cat([keep, keep, keep])][:, keep])
+        _, head = N.remove_linear_units(nn.Linear(1, gru.hidden_size), consumer, keep)
+        return new, head
+
+    with pytest.raises(CheckFailed, match="wrong entries"):
+        checks.check_remove_gru_units(first_rows_only)
+    out = capsys.readouterr().out
+    assert "ok    keep every unit" in out  # right shapes and entries when all are kept
+
+    def forgets_recurrent_columns(gru, consumer, keep):
+        rows = N.gate_rows(keep, gru.hidden_size)
+        new = nn.GRU(gru.input_size, len(keep), batch_first=True)
+        with torch.no_grad():
+            new.weight_ih_l0.copy_(gru.weight_ih_l0[rows])
+            new.bias_ih_l0.copy_(gru.bias_ih_l0[rows])
+            new.bias_hh_l0.copy_(gru.bias_hh_l0[rows])
+            new.weight_hh_l0.copy_(gru.weight_hh_l0[rows][:, : len(keep)])
+        _, head = N.remove_linear_units(nn.Linear(1, gru.hidden_size), consumer, keep)
+        return new, head
+
+    with pytest.raises(CheckFailed, match="weight_hh_l0 holds the wrong entries"):
+        checks.check_remove_gru_units(forgets_recurrent_columns)
