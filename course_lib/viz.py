@@ -42,3 +42,13 @@ def plot_posteriors(log_probs: torch.Tensor, text: str = "", ax=None,
     ax.set(xlabel="time (s)", ylabel="symbol",
            title=f"CTC posteriors: {text!r}" if text else "CTC posteriors")
     return ax
+
+
+def plain_log_ticks(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers (4, 6, 10, 20) instead of 4×10⁰ (ch. 3.4)."""
+    import matplotlib.ticker as mticker
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(mticker.LogFormatter())
+    # minor ticks: plain numbers too, labelled only where there is room
+    target.set_minor_formatter(mticker.LogFormatter(labelOnlyBase=False))
