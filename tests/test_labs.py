@@ -196,3 +196,28 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
 
     with pytest.raises(CheckFailed, match="weight_hh_l0 holds the wrong entries"):
         checks.check_remove_gru_units(forgets_recurrent_columns)
+
+
+def test_distillation_check_accepts_the_reference_and_catches_mistakes():
+    import torch
+
+    from course_lib.distill import kd_kl
+
+    checks = cl.checks
+    checks.check_kd_loss(kd_kl)
+
+    def no_t_squared(s, t, n, temp):
+        return kd_kl(s, t, n, temp) / (temp * temp)
+
+    def reversed_kl(s, t, n, temp):  # KL(student || teacher)
+        return kd_kl(t, s, n, temp)
+
+    def counts_padding(s, t, n, temp):
+        return kd_kl(s, t, torch.full_like(n, s.shape[1]), temp)
+
+    with pytest.raises(CheckFailed, match="T² x torch"):
+        checks.check_kd_loss(no_t_squared)
+    with pytest.raises(CheckFailed, match="not the reverse|kl_div"):
+        checks.check_kd_loss(reversed_kl)
+    with pytest.raises(CheckFailed, match="kl_div|padded"):
+        checks.check_kd_loss(counts_padding)
