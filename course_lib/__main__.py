@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from dataclasses import asdict
 
@@ -80,25 +79,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "train-baseline":
         from .baseline import SHIPPED, train_baseline
+        from .utils import atomic_copy
 
         path = train_baseline()
         print(f"baseline saved to {path}")
         if args.ship:
-            SHIPPED.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, SHIPPED)
-            print(f"shipped copy: {SHIPPED}")
+            print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
         return 0
     if args.cmd == "prune-neurons":
         from .models import count_params
         from .neurons import SHIPPED, neuron_pruned_baseline
+        from .utils import atomic_copy
 
         model, path, history = neuron_pruned_baseline(allow_shipped=False)
         print(f"{count_params(model):,} parameters, dev WER "
               f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
         if args.ship:
-            SHIPPED.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, SHIPPED)
-            print(f"shipped copy: {SHIPPED}")
+            print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
         return 0
     if args.cmd == "bench-int8":
         from .baseline import latency_waves, load_baseline

@@ -9,7 +9,6 @@ recipe, and otherwise trains it from scratch (about 35 minutes on 2 CPU cores).
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from .decode import snap_to_vocabulary
 from .grammar import vocabulary
 from .models import CTCModel, ModelConfig, load_model, read_metadata
 from .train import TrainConfig, featurize, train, transcribe
-from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
+from .utils import (atomic_copy, atomic_write_json, cache_dir, config_hash,
+                    sha256_file)
 
 CORPUS = CorpusConfig()
 MODEL = ModelConfig()
@@ -68,11 +68,7 @@ def baseline_path(progress: bool = True, allow_shipped: bool = True) -> Path:
     if cached.exists():
         return cached
     if allow_shipped and shipped_matches():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        shutil.copyfile(SHIPPED, tmp)
-        tmp.replace(cached)
-        return cached
+        return atomic_copy(SHIPPED, cached)
     return train_baseline(progress)
 
 

@@ -16,7 +16,6 @@ units each layer keeps is chosen per layer by an importance score.
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -409,17 +408,14 @@ def neuron_pruned_baseline(cfg: NeuronPruneConfig = NeuronPruneConfig(),
     from .data import build_corpus
     from .models import load_model, read_metadata, save_model
     from .train import featurize
-    from .utils import cache_dir, sha256_file
+    from .utils import atomic_copy, cache_dir, sha256_file
 
     base = baseline_path(progress)
     key = result_key(cfg, train_limit, eval_every, base)
     path = cache_dir() / "models" / f"neurons-{key}" / "model.safetensors"
     if (not path.exists() and allow_shipped and SHIPPED.exists()
             and read_metadata(SHIPPED).get("result_key") == key):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        shutil.copyfile(SHIPPED, tmp)
-        tmp.replace(path)  # atomic
+        atomic_copy(SHIPPED, path)
     if path.exists():
         return load_model(path), path, read_metadata(path)["history"]
     corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
