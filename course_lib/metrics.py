@@ -12,9 +12,10 @@ import os
 import statistics
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -72,6 +73,29 @@ def file_sizes(path: str | os.PathLike) -> dict[str, int]:
                 lzma_bytes=len(lzma.compress(data, preset=9)))
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one torch thread, then restore the old count (chapter 2)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+    """Median milliseconds of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
 @dataclass
 class Latency:
     """Single-thread latency: median milliseconds per utterance and real-time factor."""
@@ -85,21 +109,16 @@ def measure_latency(fn: Callable[[torch.Tensor], object], waves: list[torch.Tens
                     sample_rate: int = 16000, repeats: int = 3, warmup: int = 1
                     ) -> Latency:
     """Time `fn(wave)` on each wave, one thread; median over utterances and repeats."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            for w in waves[:warmup]:
+    with one_thread(), torch.inference_mode():
+        for w in waves[:warmup]:
+            fn(w)
+        per_utt, rtfs = [], []
+        for _ in range(repeats):
+            for w in waves:
+                t0 = time.perf_counter()
                 fn(w)
-            per_utt, rtfs = [], []
-            for _ in range(repeats):
-                for w in waves:
-                    t0 = time.perf_counter()
-                    fn(w)
-                    dt = time.perf_counter() - t0
-                    per_utt.append(dt)
-                    rtfs.append(dt / (w.numel() / sample_rate))
-    finally:
-        torch.set_num_threads(old)
+                dt = time.perf_counter() - t0
+                per_utt.append(dt)
+                rtfs.append(dt / (w.numel() / sample_rate))
     return Latency(median_ms=1000 * statistics.median(per_utt),
                    rtf=statistics.median(rtfs), repeats=repeats)

@@ -459,25 +459,13 @@ def gru_times(widths: list[int], input_size: int = 288, frames: int = 75,
     The time loop runs `frames` dependent steps, each a (1, H) x (H, 3H) product:
     at small H the fixed cost of a step outweighs its arithmetic (chapter 3.4).
     """
-    import statistics
+    from .metrics import median_ms, one_thread
 
     torch.manual_seed(seed)
     x = torch.randn(1, frames, input_size)  # (batch, frames, features)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = {}
-    try:
-        with torch.inference_mode():
-            for h in widths:
-                gru = nn.GRU(input_size, h, batch_first=True)
-                for _ in range(3):
-                    gru(x)  # warm-up
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    gru(x)
-                    times.append(time.perf_counter() - t0)
-                out[h] = 1000 * statistics.median(times)
-    finally:
-        torch.set_num_threads(old)
+    with one_thread(), torch.inference_mode():
+        for h in widths:
+            gru = nn.GRU(input_size, h, batch_first=True)
+            out[h] = median_ms(lambda: gru(x), repeats, warmup=3)
     return out

@@ -229,32 +229,20 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
     W (rows, cols) has the given fraction of non-zeros; X is (cols, batch), the
     shape of one GRU input projection over `batch` frames.
     """
-    import statistics
-    import time
+    from .metrics import median_ms, one_thread
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(cols, batch, generator=gen)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = []
-    try:
+    with one_thread():
         for d in densities:
             w = torch.randn(rows, cols, generator=gen)
             w = w * magnitude_mask(w, 1.0 - d)
             sparse = w.to_sparse_csr()
             row = dict(density=d)
             for kind, m in (("dense", w), ("csr", sparse)):
-                for _ in range(5):
-                    m @ x  # warm-up
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    m @ x
-                    times.append(time.perf_counter() - t0)
-                row[f"{kind}_ms"] = 1000 * statistics.median(times)
+                row[f"{kind}_ms"] = median_ms(lambda m=m: m @ x, repeats, warmup=5)
             out.append(row)
-    finally:
-        torch.set_num_threads(old)
     return out
 
 
