@@ -70,6 +70,21 @@ def unit_rows(model: CTCModel, group: str, grad: bool = False) -> torch.Tensor:
     return torch.cat(rows, dim=1)
 
 
+def keep_all(model: CTCModel) -> Keep:
+    """Every unit of every group: `remove_units` with it changes nothing."""
+    return {g: torch.arange(n) for g, n in unit_groups(model).items()}
+
+
+@torch.no_grad()
+def zero_units(model: CTCModel, group: str, units: torch.Tensor) -> None:
+    """Zero every incoming weight and bias of `units` in `group`: dead units."""
+    mod = unit_module(model, group)
+    if isinstance(mod, nn.GRU):
+        units = gate_rows(units, mod.hidden_size)
+    for p in mod.parameters():
+        p[units] = 0.0
+
+
 # ----------------------------------------------------------------------------------
 # Importance criteria: one score per unit, higher = more important.
 
@@ -177,6 +192,16 @@ def gate_rows(keep: torch.Tensor, hidden: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def keep_inputs(layer: nn.Linear, keep: torch.Tensor) -> nn.Linear:
+    """A new Linear that reads only the input features `keep` of `layer`."""
+    new = nn.Linear(len(keep), layer.out_features, bias=layer.bias is not None)
+    new.weight.copy_(layer.weight[:, keep])
+    if layer.bias is not None:
+        new.bias.copy_(layer.bias)
+    return new
+
+
+@torch.no_grad()
 def remove_linear_units(fc1: nn.Linear, fc2: nn.Linear, keep: torch.Tensor
                         ) -> tuple[nn.Linear, nn.Linear]:
     """fc1 -> (any element-wise activation) -> fc2, keeping hidden units `keep`.
@@ -184,14 +209,10 @@ def remove_linear_units(fc1: nn.Linear, fc2: nn.Linear, keep: torch.Tensor
     A unit is a row of fc1 (weight and bias) and the matching column of fc2.
     """
     a = nn.Linear(fc1.in_features, len(keep), bias=fc1.bias is not None)
-    b = nn.Linear(len(keep), fc2.out_features, bias=fc2.bias is not None)
     a.weight.copy_(fc1.weight[keep])
     if fc1.bias is not None:
         a.bias.copy_(fc1.bias[keep])
-    b.weight.copy_(fc2.weight[:, keep])
-    if fc2.bias is not None:
-        b.bias.copy_(fc2.bias)
-    return a, b
+    return a, keep_inputs(fc2, keep)
 
 
 @torch.no_grad()
@@ -212,8 +233,7 @@ def remove_gru_units(gru: nn.GRU, consumer: nn.Linear, keep: torch.Tensor
     if gru.bias:
         new.bias_ih_l0.copy_(gru.bias_ih_l0[rows])
         new.bias_hh_l0.copy_(gru.bias_hh_l0[rows])
-    _, head = remove_linear_units(nn.Linear(1, gru.hidden_size), consumer, keep)
-    return new, head
+    return new, keep_inputs(consumer, keep)
 
 
 def _rnn_input(keep: Keep, layer: int, hidden: int, bidirectional: bool,

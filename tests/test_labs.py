@@ -175,8 +175,7 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
                 src = getattr(gru, name)
                 p.copy_(src[torch.cat([keep, keep, keep])] if "weight_ih" in name
                         or "bias" in name else src[torch.cat([keep, keep, keep])][:, keep])
-        _, head = N.remove_linear_units(nn.Linear(1, gru.hidden_size), consumer, keep)
-        return new, head
+        return new, N.keep_inputs(consumer, keep)
 
     with pytest.raises(CheckFailed, match="wrong entries"):
         checks.check_remove_gru_units(first_rows_only)
@@ -191,8 +190,7 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
             new.bias_ih_l0.copy_(gru.bias_ih_l0[rows])
             new.bias_hh_l0.copy_(gru.bias_hh_l0[rows])
             new.weight_hh_l0.copy_(gru.weight_hh_l0[rows][:, : len(keep)])
-        _, head = N.remove_linear_units(nn.Linear(1, gru.hidden_size), consumer, keep)
-        return new, head
+        return new, N.keep_inputs(consumer, keep)
 
     with pytest.raises(CheckFailed, match="weight_hh_l0 holds the wrong entries"):
         checks.check_remove_gru_units(forgets_recurrent_columns)

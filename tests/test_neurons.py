@@ -24,21 +24,6 @@ def inputs() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(3, 60, 80), torch.tensor([60, 41, 17])  # (batch, frames, mels)
 
 
-def keep_all(model: cl.CTCModel) -> N.Keep:
-    return {g: torch.arange(n) for g, n in N.unit_groups(model).items()}
-
-
-def kill(model: cl.CTCModel, group: str, unit: int) -> None:
-    """Zero every incoming weight and bias of one unit."""
-    mod = N.unit_module(model, group)
-    with torch.no_grad():
-        for p in mod.parameters():
-            if isinstance(mod, torch.nn.GRU):
-                p[N.gate_rows(torch.tensor([unit]), mod.hidden_size)] = 0.0
-            else:
-                p[unit] = 0.0
-
-
 def test_groups_and_unit_rows_cover_every_incoming_weight():
     m = small_model()
     groups = N.unit_groups(m)
@@ -55,7 +40,7 @@ def test_groups_and_unit_rows_cover_every_incoming_weight():
 def test_keeping_every_unit_changes_nothing():
     m = small_model()
     x, n = inputs()
-    s = N.remove_units(m, keep_all(m))
+    s = N.remove_units(m, N.keep_all(m))
     assert type(s) is cl.CTCModel and s.cfg == m.cfg
     assert torch.equal(s(x, n)[0], m(x, n)[0])
 
@@ -63,11 +48,11 @@ def test_keeping_every_unit_changes_nothing():
 def test_removing_dead_gru_units_is_exact_and_shrinks_the_model():
     m = small_model()
     x, n = inputs()
-    keep = keep_all(m)
+    keep = N.keep_all(m)
     for g in ("rnn.fwd.0", "rnn.bwd.0", "rnn.fwd.1", "rnn.bwd.1"):
         dead = [3, 7] if g.endswith("0") else [0, 11]
         for u in dead:
-            kill(m, g, u)
+            N.zero_units(m, g, torch.tensor([u]))
         keep[g] = torch.tensor([i for i in range(12) if i not in dead])
     s = N.remove_units(m, keep)
     assert s.cfg.rnn_hidden == 10 and cl.count_params(s) < cl.count_params(m)
@@ -79,9 +64,9 @@ def test_dead_conv_channels_are_exact_without_norm_but_layernorm_couples_them():
     for norm in (False, True):
         m = small_model(dataclasses.replace(SMALL, conv_norm=norm))
         x, n = inputs()
-        keep = keep_all(m)
+        keep = N.keep_all(m)
         for g in ("conv.0", "conv.1"):
-            kill(m, g, 4)
+            N.zero_units(m, g, torch.tensor([4]))
             keep[g] = torch.tensor([i for i in range(16) if i != 4])
         if norm:  # the dead channel still enters LayerNorm's mean and variance
             with torch.no_grad():
@@ -96,7 +81,7 @@ def test_dead_conv_channels_are_exact_without_norm_but_layernorm_couples_them():
 
 def test_remove_units_refuses_bad_keep_sets():
     m = small_model()
-    keep = keep_all(m)
+    keep = N.keep_all(m)
     with pytest.raises(ValueError, match="same number"):
         N.remove_units(m, dict(keep, **{"rnn.fwd.0": torch.arange(5)}))
     with pytest.raises(ValueError, match="distinct"):
@@ -133,7 +118,7 @@ def test_activation_scores_do_not_depend_on_padding_or_batching():
 
 def test_criteria_give_dead_units_the_lowest_scores():
     m, ex = small_model(), fake_examples()
-    kill(m, "rnn.fwd.1", 2)
+    N.zero_units(m, "rnn.fwd.1", torch.tensor([2]))
     for crit in ("l1", "l2", "activation", "taylor"):
         s = N.scores_for(m, crit, ex)["rnn.fwd.1"]
         assert s[2] == s.min() and s[2] < 1e-6 and s.max() > 0, crit
