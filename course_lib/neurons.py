@@ -15,7 +15,6 @@ units each layer keeps is chosen per layer by an importance score.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -299,7 +298,7 @@ def remove_units(model: CTCModel, keep: Keep) -> CTCModel:
     new["head.weight"] = sd["head.weight"][:, inp]
     new["head.bias"] = sd["head.bias"]
     small = CTCModel(replace(cfg, conv_channels=sizes.pop(), rnn_hidden=rnn_sizes.pop()))
-    small.load_state_dict({k: v.clone() for k, v in new.items()}, strict=True)
+    small.load_state_dict(new, strict=True)  # copies into the new parameters
     return small.train(model.training)
 
 
@@ -369,10 +368,9 @@ def prune_units_finetune(model: CTCModel, examples: list[Example],
     from .distill import DistillLoss
     from .models import count_params
 
-    teacher = copy.deepcopy(model).eval()
     loss_fn = ctc_loss
-    if cfg.distill > 0:
-        loss_fn = DistillLoss(teacher, cfg.distill, cfg.temperature)
+    if cfg.distill > 0:  # `remove_units` builds new models: the input is the teacher
+        loss_fn = DistillLoss(model, cfg.distill, cfg.temperature)
     calib = examples[: cfg.calib]
     history: list[dict] = []
     step0 = 0
