@@ -78,16 +78,20 @@ class BiGRU(nn.Module):
             size = hidden * (2 if bidirectional else 1)
         self.dropout = nn.Dropout(dropout)
 
+    def layer(self, i: int, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Layer `i` alone: x (B, T, C) -> (B, T, H * directions)."""
+        if i > 0:
+            x = self.dropout(x)
+        y, _ = self.fwd[i](x)
+        if self.bwd:
+            yb, _ = self.bwd[i](reverse_padded(x, lengths))
+            y = torch.cat([y, reverse_padded(yb, lengths)], dim=-1)
+        return y
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (B, T, C) -> (B, T, H * directions); frames >= length are garbage."""
-        for i, fwd in enumerate(self.fwd):
-            if i > 0:
-                x = self.dropout(x)
-            y, _ = fwd(x)
-            if self.bwd:
-                yb, _ = self.bwd[i](reverse_padded(x, lengths))
-                y = torch.cat([y, reverse_padded(yb, lengths)], dim=-1)
-            x = y
+        for i in range(len(self.fwd)):
+            x = self.layer(i, x, lengths)
         return x
 
 
@@ -130,19 +134,65 @@ class CTCModel(nn.Module):
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, n_mels), lengths (B,) -> log-probs (B, T', V), lengths (B,)."""
+        x, lengths = self.front(feats, lengths)  # (B, T', C)
+        y = self.rnn(x, lengths)  # (B, T', 2H)
+        return self.output(y, lengths)
+
+    def stage(self, name: str, *args: torch.Tensor):
+        """Run one execution stage alone (chapter 3.5), in the order of `stages()`:
+        "conv<i>" (x, lengths) -> (x, lengths), where conv0 takes the features
+        (B, T, n_mels) and the last conv returns (B, T', C); "rnn<i>" (x, lengths)
+        -> x; "head" (x, lengths) -> what `forward` returns."""
+        kind, i = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+        if kind == "conv" and i and int(i) < len(self.convs):
+            x, lengths = args
+            if int(i) == 0:
+                x = self.normalize(x, lengths)
+            x, lengths = self.conv_block(int(i), x, lengths)
+            if int(i) == len(self.convs) - 1:
+                x = self.dropout(x.transpose(1, 2))  # (B, T', C)
+            return x, lengths
+        if kind == "rnn" and i and int(i) < self.cfg.rnn_layers:
+            return self.rnn.layer(int(i), *args)
+        if name == "head":
+            return self.output(*args)
+        raise ValueError(f"unknown stage {name!r}; this model has {self.stages()}")
+
+    def stages(self) -> list[str]:
+        """The execution stages in order: conv0.., rnn0.., head (chapter 3.5)."""
+        return ([f"conv{i}" for i in range(len(self.convs))]
+                + [f"rnn{i}" for i in range(self.cfg.rnn_layers)] + ["head"])
+
+    def front(self, feats: torch.Tensor, lengths: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalization and convolutions: (B, T, n_mels) -> (B, T', C), lengths."""
+        x = self.normalize(feats, lengths)  # (B, n_mels, T)
+        for i in range(len(self.convs)):
+            x, lengths = self.conv_block(i, x, lengths)
+        return self.dropout(x.transpose(1, 2)), lengths  # (B, T', C)
+
+    @staticmethod
+    def normalize(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per-utterance mean/variance over valid frames: (B, T, F) -> (B, F, T)."""
         mask = length_mask(lengths, feats.shape[1]).unsqueeze(-1)  # (B, T, 1)
         n = lengths.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
         mean = (feats * mask).sum(1, keepdim=True) / n  # valid frames only
         var = ((feats - mean) ** 2 * mask).sum(1, keepdim=True) / n
         x = ((feats - mean) / torch.sqrt(var + 1e-5)) * mask
-        x = x.transpose(1, 2)  # (B, n_mels, T) for Conv1d
-        for conv, norm in zip(self.convs, self.norms):
-            y = torch.relu(norm(conv(x).transpose(1, 2)).transpose(1, 2))
-            x = x + y if conv.stride[0] == 1 else y  # residual on stride-1 blocks
-            lengths = self.conv_lengths_one(conv, lengths)
-            x = x * length_mask(lengths, x.shape[-1]).unsqueeze(1)  # re-zero padding
-        x = self.dropout(x.transpose(1, 2))  # (B, T', C)
-        y = self.rnn(x, lengths)  # (B, T', 2H)
+        return x.transpose(1, 2)  # (B, n_mels, T) for Conv1d
+
+    def conv_block(self, i: int, x: torch.Tensor, lengths: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conv `i`, its LayerNorm and ReLU: (B, C, T) -> (B, C', T'), lengths."""
+        conv, norm = self.convs[i], self.norms[i]
+        y = torch.relu(norm(conv(x).transpose(1, 2)).transpose(1, 2))
+        x = x + y if conv.stride[0] == 1 else y  # residual on stride-1 blocks
+        lengths = self.conv_lengths_one(conv, lengths)
+        return x * length_mask(lengths, x.shape[-1]).unsqueeze(1), lengths  # re-zero
+
+    def output(self, y: torch.Tensor, lengths: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CTC head: (B, T', 2H) -> log-probs (B, T' x upsample, V), lengths."""
         logits = self.head(self.dropout(y))  # (B, T', upsample * V)
         b, t, _ = logits.shape
         logits = logits.view(b, t * self.cfg.upsample, self.cfg.vocab_size)
@@ -207,3 +257,18 @@ def load_model(path: str | os.PathLike, expect: ModelConfig | None = None) -> CT
     except RuntimeError as exc:
         raise ValueError(f"{path}: weights do not fit the model ({exc})") from exc
     return model.eval()
+
+
+def cached_or_shipped(path: Path, shipped: Path | None, key: str) -> bool:
+    """True if the cached result `path` exists, after taking `shipped` if it fits.
+
+    A file the package carries is copied into the cache only when the
+    `result_key` in its metadata equals `key` (chapters 3.3-3.4): a stale
+    shipped result is never used for a changed configuration.
+    """
+    from .utils import atomic_copy
+
+    if (not path.exists() and shipped is not None and shipped.exists()
+            and read_metadata(shipped).get("result_key") == key):
+        atomic_copy(shipped, path)
+    return path.exists()

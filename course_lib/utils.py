@@ -103,7 +103,7 @@ def sha256_file(path: str | os.PathLike) -> str:
     """The sha256 hex digest of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(1 << 16), b""):  # 64 KiB: little memory
             h.update(block)
     return h.hexdigest()
 

@@ -1,0 +1,174 @@
+"""Chapter 3.5: shards with an index, integrity checks, on-demand loading, and the
+model run as a pipeline of processes."""
+
+import json
+
+import pytest
+import torch
+
+import course_lib as cl
+from course_lib import pipeline as P
+from course_lib import shards as S
+
+SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=3)
+
+
+@pytest.fixture()
+def model() -> cl.CTCModel:
+    torch.manual_seed(0)
+    return cl.CTCModel(SMALL).eval()
+
+
+@pytest.fixture()
+def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(5)
+    return torch.randn(3, 60, 80), torch.tensor([60, 41, 17])  # (batch, frames, mels)
+
+
+def test_stages_run_one_by_one_give_the_model_output(model, inputs):
+    x, n = inputs
+    assert model.stages() == ["conv0", "conv1", "rnn0", "rnn1", "rnn2", "head"]
+    y, m = x, n
+    for stage in model.stages():
+        out = model.stage(stage, y, m)
+        y, m = out if isinstance(out, tuple) else (out, m)
+    assert torch.equal(y, model(x, n)[0]) and torch.equal(m, model(x, n)[1])
+    with pytest.raises(ValueError, match="unknown stage 'rnn3'"):
+        model.stage("rnn3", y, m)
+
+
+def test_shards_round_trip_with_an_index(model, inputs, tmp_path):
+    S.write_shards(model, tmp_path)
+    index = S.read_index(tmp_path)
+    assert list(index["parts"]) == model.stages()  # one part per stage, in order
+    total = sum(p["bytes"] for p in index["parts"].values())
+    weights = sum(t.numel() * 4 for t in model.state_dict().values())
+    assert weights < total < weights + 4096 * len(index["parts"])  # headers only
+    assert index["parts"]["rnn1"]["tensors"]["rnn.fwd.1.weight_hh_l0"] == dict(
+        shape=[12, 12 * 3][::-1], dtype="float32", bytes=36 * 12 * 4)
+    loaded = S.load_sharded(tmp_path, expect=SMALL)
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert torch.equal(loaded(*inputs)[0], model(*inputs)[0])
+
+
+def test_parts_by_byte_budget_cover_every_tensor_once(model, tmp_path):
+    parts = S.size_parts(model, 20_000)
+    names = [k for keys in parts.values() for k in keys]
+    assert sorted(names) == sorted(model.state_dict()) and len(parts) > 3
+    for keys in parts.values():  # within budget, unless one tensor alone is larger
+        size = sum(model.state_dict()[k].numel() * 4 for k in keys)
+        assert size <= 20_000 or len(keys) == 1
+    with pytest.raises(ValueError, match="exactly once"):
+        S.write_shards(model, tmp_path, {"a": names[1:]})
+
+
+@pytest.mark.parametrize("split", ["stages", "bytes"])
+def test_on_demand_is_exact_and_lazy(model, inputs, tmp_path, split):
+    parts = None if split == "stages" else S.size_parts(model, 20_000)
+    S.write_shards(model, tmp_path, parts)
+    runner = S.OnDemand(tmp_path)
+    assert runner.events == [] and runner.held_bytes() == 0  # nothing loaded yet
+    for _ in range(2):  # twice: freed parts load again
+        out, n = runner(*inputs)
+        assert torch.equal(out, model(*inputs)[0]) and torch.equal(n, model(*inputs)[1])
+    loads = [p for what, p in runner.events if what == "load"]
+    assert sorted(loads) == sorted(list(runner.index["parts"]) * 2)
+    assert runner.loaded == set() and runner.held_bytes() == 0  # all freed
+    total = sum(p["bytes"] for p in runner.index["parts"].values())
+    assert runner.peak_bytes < (0.5 if split == "stages" else 1.0) * total
+    if split == "stages":  # each part is loaded just before its stage, freed after
+        assert runner.events[:4] == [("load", "conv0"), ("free", "conv0"),
+                                     ("load", "conv1"), ("free", "conv1")]
+
+
+def test_memory_mapped_tensors_equal_the_library_load(model, tmp_path):
+    S.write_shards(model, tmp_path)
+    index = S.read_index(tmp_path)
+    for part in index["parts"]:
+        mapped, copied = S.map_part(tmp_path, index, part), S.load_part(tmp_path,
+                                                                         index, part)
+        assert mapped.keys() == copied.keys()
+        assert all(torch.equal(mapped[k], copied[k]) for k in mapped)
+    before = (tmp_path / "rnn0.safetensors").read_bytes()
+    S.map_part(tmp_path, index, "rnn0")["rnn.fwd.0.bias_ih_l0"].add_(1.0)
+    assert (tmp_path / "rnn0.safetensors").read_bytes() == before  # copy-on-write
+
+
+def _corrupt(tmp_path, model, how: str) -> None:
+    S.write_shards(model, tmp_path)
+    index_path = tmp_path / S.INDEX
+    index = json.loads(index_path.read_text())  # parts: a list, in execution order
+    part = {p["name"]: p for p in index["parts"]}
+    if how == "checksum":
+        f = tmp_path / "rnn1.safetensors"
+        data = bytearray(f.read_bytes())
+        data[-5] ^= 0x01  # one flipped bit in the weights
+        f.write_bytes(bytes(data))
+    elif how == "missing":
+        (tmp_path / "head.safetensors").unlink()
+    elif how == "unknown":
+        part["head"]["tensors"]["head.scale"] = dict(shape=[1],
+                                                                dtype="float32", bytes=4)
+        index_path.write_text(json.dumps(index))
+    elif how == "other model":
+        torch.manual_seed(1)
+        other = tmp_path / "other"
+        S.write_shards(cl.CTCModel(SMALL), other)
+        (other / "rnn2.safetensors").replace(tmp_path / "rnn2.safetensors")
+        part["rnn2"]["sha256"] = cl.utils.sha256_file(
+            tmp_path / "rnn2.safetensors")  # even with a matching checksum
+        index_path.write_text(json.dumps(index))
+    elif how == "no index":
+        index_path.unlink()
+
+
+@pytest.mark.parametrize("how, message", [
+    ("checksum", "rnn1.safetensors: checksum mismatch"),
+    ("missing", "head.safetensors: missing shard"),
+    ("unknown", r"names tensors this architecture does not have: \['head.scale'\]"),
+    ("other model", "rnn2.safetensors: a shard of another model"),
+    ("no index", "no index"),
+])
+def test_bad_shards_are_refused_before_any_computation(model, tmp_path, how, message):
+    _corrupt(tmp_path, model, how)
+    with pytest.raises(S.ShardError, match=message):
+        S.OnDemand(tmp_path)
+    with pytest.raises(S.ShardError, match=message):
+        S.load_sharded(tmp_path)
+
+
+def test_the_wrong_architecture_is_refused(model, tmp_path):
+    S.write_shards(model, tmp_path)
+    with pytest.raises(S.ShardError, match="another architecture"):
+        S.verify_shards(tmp_path, expect=cl.ModelConfig())
+
+
+def test_split_stages_is_contiguous_and_refuses_bad_sizes():
+    stages = ["conv0", "conv1", "rnn0", "rnn1", "rnn2", "head"]
+    assert P.split_stages(stages, 4) == [["conv0", "conv1"], ["rnn0", "rnn1"],
+                                         ["rnn2"], ["head"]]
+    assert sum(P.split_stages(stages, 6), []) == stages
+    with pytest.raises(ValueError, match="world size"):
+        P.split_stages(stages, 7)
+
+
+def test_pipeline_of_two_processes_equals_the_model(model, inputs, tmp_path):
+    S.write_shards(model, tmp_path)
+    log_probs, lengths, ranks = P.run_pipeline(tmp_path, *inputs, world=2)
+    want, want_n = model(*inputs)
+    assert torch.equal(log_probs, want) and torch.equal(lengths, want_n)
+    assert [r["stages"] for r in ranks] == [["conv0", "conv1", "rnn0"],
+                                            ["rnn1", "rnn2", "head"]]
+    assert ranks[0]["pid"] != ranks[1]["pid"]  # two real processes
+    assert set(ranks[0]["loaded_parts"]).isdisjoint(ranks[1]["loaded_parts"])
+
+
+def test_peak_memory_is_measured_in_a_fresh_process(model, inputs, tmp_path):
+    S.write_shards(model, tmp_path)
+    full = S.peak_memory(tmp_path, *inputs, mode="full")
+    lazy = S.peak_memory(tmp_path, *inputs, mode="on-demand")
+    assert full["checksum"] == lazy["checksum"]  # the same output in both
+    assert full["peak_rise_bytes"] >= 0 and lazy["peak_rise_bytes"] >= 0
+    with pytest.raises(RuntimeError, match="mode must be"):
+        S.peak_memory(tmp_path, *inputs, mode="half")
