@@ -219,3 +219,53 @@ def test_distillation_check_accepts_the_reference_and_catches_mistakes():
         checks.check_kd_loss(reversed_kl)
     with pytest.raises(CheckFailed, match="kl_div|padded"):
         checks.check_kd_loss(counts_padding)
+
+
+def test_shard_checks_accept_a_reference_and_catch_mistakes():
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    checks = cl.checks
+
+    def write_shards(state, parts, folder, order=lambda p: p):
+        index = {"parts": []}
+        for name, keys in parts.items():
+            path = Path(folder) / f"{name}.safetensors"
+            save_file({k: state[k] for k in keys}, str(path))
+            index["parts"].append({
+                "name": name, "file": path.name,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "tensors": {k: {"shape": list(state[k].shape), "dtype": "float32"}
+                            for k in keys}})
+        index["parts"] = order(index["parts"])
+        (Path(folder) / "index.json").write_text(json.dumps(index))
+        return index
+
+    class Lazy:
+        def __init__(self, folder, verify=True, eager=False):
+            self.folder, self.verify = Path(folder), verify
+            index = json.loads((self.folder / "index.json").read_text())
+            self.parts = {p["name"]: p for p in index["parts"]}
+            self.cache = {n: self._read(n) for n in self.parts} if eager else {}
+
+        def _read(self, name):
+            path = self.folder / self.parts[name]["file"]
+            if self.verify and hashlib.sha256(path.read_bytes()).hexdigest() != \
+                    self.parts[name]["sha256"]:
+                raise ValueError(f"{path}: checksum mismatch")
+            return load_file(str(path))
+
+        def load(self, name):
+            return self.cache[name] if name in self.cache else self._read(name)
+
+    checks.check_write_shards(write_shards)
+    checks.check_lazy_shards(Lazy)
+    with pytest.raises(CheckFailed, match="in that order"):  # sorted by name
+        checks.check_write_shards(lambda s, p, f: write_shards(
+            s, p, f, order=lambda parts: sorted(parts, key=lambda x: x["name"])))
+    with pytest.raises(CheckFailed, match="tampered file did not raise"):
+        checks.check_lazy_shards(lambda f: Lazy(f, verify=False))
+    with pytest.raises(CheckFailed, match="did not raise"):  # read everything up front
+        checks.check_lazy_shards(lambda f: Lazy(f, eager=True))
