@@ -300,6 +300,7 @@ class OnDemand(nn.Module):
         self.events: list[tuple[str, str]] = []
         self.loaded: set[str] = set()
         self.peak_bytes = 0  # most tensor bytes held at once (a logical count)
+        self.trace: list[tuple[str, int]] = []  # (stage, bytes held while it runs)
 
     def _load(self, part: str) -> None:
         tensors = map_part(self.folder, self.index, part)
@@ -329,6 +330,7 @@ class OnDemand(nn.Module):
         for part in self.needs[stage]:
             if part not in self.loaded:
                 self._load(part)
+        self.trace.append((stage, self.held_bytes()))
         out = self.model.stage(stage, *args)
         for part in self.needs[stage]:
             if self.last_use[part] == stage:
@@ -375,44 +377,68 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     feats, lengths = batch["feats"], batch["lengths"]
     import tempfile
 
-    cfg = ModelConfig(**read_index(folder)["model_config"])
+    from .models import load_model, read_metadata, save_model
+
+    if mode == "load_model":
+        cfg = ModelConfig(**read_metadata(folder)["model_config"])
+    else:
+        cfg = ModelConfig(**read_index(folder)["model_config"])
     with torch.no_grad(), tempfile.TemporaryDirectory() as tiny:
         # One-time costs that are not the model's: PyTorch sets up its kernels for
-        # these shapes (random weights, then freed), and both loading paths import
-        # their modules (on a tiny sharded model).
+        # these shapes (random weights, then freed), and every loading path imports
+        # its modules (on a tiny model).
         CTCModel(cfg).eval()(feats, lengths)
-        write_shards(CTCModel(replace(cfg, conv_channels=8, rnn_hidden=4)), tiny)
+        small = CTCModel(replace(cfg, conv_channels=8, rnn_hidden=4))
+        write_shards(small, tiny)
+        save_model(small, Path(tiny) / "model.safetensors")
         load_sharded(tiny)(feats, lengths)
         OnDemand(tiny)(feats, lengths)
+        load_model(Path(tiny) / "model.safetensors")(feats, lengths)
     rss0 = _status_kib("VmRSS")
+    clear = Path("/proc/self/clear_refs")
     try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
-        Path("/proc/self/clear_refs").write_text("5")
+        clear.write_text("5")
         method = "VmHWM after clear_refs"
     except OSError:
         method = "ru_maxrss (may under-count: the import's peak is not reset)"
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        if mode == "full":
-            out = load_sharded(folder)(feats, lengths)[0]
-        elif mode == "on-demand":
-            out = OnDemand(folder)(feats, lengths)[0]
-        else:
-            raise ValueError(f"mode must be 'full' or 'on-demand', got {mode!r}")
-    seconds = time.perf_counter() - t0
-    if method.startswith("VmHWM"):
-        peak = _status_kib("VmHWM")
-    else:
+
+    def high_water() -> int:
+        if method.startswith("VmHWM"):
+            return _status_kib("VmHWM") or 0
         import resource
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return dict(mode=mode, peak_rise_bytes=1024 * (peak - rss0), rss_before_bytes=1024 * rss0,
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    highest, stage_peaks = 0, {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        if mode == "load_model":  # the usual way: random init, then a copy
+            out = load_model(folder)(feats, lengths)[0]
+        elif mode == "full":
+            out = load_sharded(folder)(feats, lengths)[0]
+        elif mode == "on-demand":  # stage by stage, with each stage's own peak
+            runner, (out, n) = OnDemand(folder), (feats, lengths)
+            for stage in runner.stages:
+                highest = max(highest, high_water())
+                if method.startswith("VmHWM"):
+                    clear.write_text("5")
+                out, n = runner.run_stages([stage], out, n)
+                stage_peaks[stage] = 1024 * (high_water() - rss0)
+        else:
+            raise ValueError(f"mode must be 'load_model', 'full' or 'on-demand', got "
+                             f"{mode!r}")
+    seconds = time.perf_counter() - t0
+    highest = max(highest, high_water())
+    return dict(mode=mode, peak_rise_bytes=1024 * (highest - rss0),
+                rss_before_bytes=1024 * rss0, stage_peak_rise_bytes=stage_peaks,
                 seconds=seconds, method=method, checksum=float(out.double().sum()))
 
 
 def peak_memory(folder: str | os.PathLike, feats: torch.Tensor, lengths: torch.Tensor,
                 mode: str) -> dict:
-    """Peak memory of loading and running a sharded model once, `mode` "full" or
-    "on-demand", measured in a fresh Python process (chapter 3.5).
+    """Peak memory of loading and running a model once, measured in a fresh Python
+    process (chapter 3.5). `mode`: "full" (`load_sharded`) or "on-demand"
+    (`OnDemand`) on a shard folder, or "load_model" on a single model file.
 
     A fresh process, so that nothing loaded before (by the notebook, by an earlier
     run) is counted or reused; the result is the rise of the resident set's peak
