@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="shrink the baseline by neuron pruning (chapter 3.4)")
     pn.add_argument("--ship", action="store_true",
                     help="also copy it to course_lib/artifacts/ (for maintainers)")
+    d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
+    d.add_argument("--method", default="all",
+                   help="ctc, frame, sequence, frame+sequence or all (default)")
+    d.add_argument("--ship", action="store_true",
+                   help="also copy them to course_lib/artifacts/ (for maintainers)")
     bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)
@@ -96,6 +101,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
         if args.ship:
             print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
+        return 0
+    if args.cmd == "distill":
+        from .distill import METHODS, DistillConfig, distilled_student, shipped_path
+        from .utils import atomic_copy
+
+        methods = METHODS if args.method == "all" else (args.method,)
+        for method in methods:
+            _, path, history = distilled_student(DistillConfig(method),
+                                                 allow_shipped=False)
+            print(f"{method}: dev WER {100 * history[-1]['dev_wer']:.2f} %: {path}",
+                  flush=True)
+            if args.ship:
+                print(f"shipped copy: {atomic_copy(path, shipped_path(method))}")
         return 0
     if args.cmd == "bench-int8":
         from .baseline import latency_waves, load_baseline

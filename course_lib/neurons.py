@@ -424,17 +424,14 @@ def neuron_pruned_baseline(cfg: NeuronPruneConfig = NeuronPruneConfig(),
     """
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
-    from .models import load_model, read_metadata, save_model
+    from .models import cached_or_shipped, load_model, read_metadata, save_model
     from .train import featurize
-    from .utils import atomic_copy, cache_dir, sha256_file
+    from .utils import cache_dir, sha256_file
 
     base = baseline_path(progress)
     key = result_key(cfg, train_limit, eval_every, base)
     path = cache_dir() / "models" / f"neurons-{key}" / "model.safetensors"
-    if (not path.exists() and allow_shipped and SHIPPED.exists()
-            and read_metadata(SHIPPED).get("result_key") == key):
-        atomic_copy(SHIPPED, path)
-    if path.exists():
+    if cached_or_shipped(path, SHIPPED if allow_shipped else None, key):
         return load_model(path), path, read_metadata(path)["history"]
     corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
     examples = featurize(corpus, "train", limit=train_limit, progress=progress)

@@ -44,3 +44,107 @@ def test_distill_loss_mixes_ctc_and_kl(tiny_corpus):
         lp, tl, n, 3.0).item(), rel=1e-5)
     with pytest.raises(ValueError, match="alpha"):
         DistillLoss(teacher, alpha=2.0)
+
+
+# ----------------------------------------------------------------------------------
+# Students: configuration, pseudo-labels, equal-budget training, shipped results.
+
+import importlib  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from course_lib import distill as D  # noqa: E402
+from course_lib.train import Example, FinetuneConfig  # noqa: E402
+
+TINY_STUDENT = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=1)
+
+
+def tiny_cfg(method: str) -> D.DistillConfig:
+    return D.DistillConfig(method, student=TINY_STUDENT, extra=8,
+                           train=FinetuneConfig(steps=3, batch_size=4, threads=1))
+
+
+def test_the_student_is_at_most_30_percent_of_the_teacher():
+    from course_lib.baseline import MODEL
+
+    ratio = cl.count_params(cl.CTCModel(D.STUDENT)) / cl.count_params(cl.CTCModel(MODEL))
+    assert ratio <= 0.30
+    assert D.STUDENT.rnn_layers < MODEL.rnn_layers  # shallower: fewer sequential loops
+
+
+def test_config_names_its_method_and_refuses_unknown_ones():
+    assert [(D.DistillConfig(m).frame, D.DistillConfig(m).sequence)
+            for m in D.METHODS] == [(False, False), (True, False), (False, True),
+                                    (True, True)]
+    with pytest.raises(ValueError, match="method must be one of"):
+        D.DistillConfig("logits")
+
+
+def test_pseudo_labels_are_the_teachers_transcripts(monkeypatch):
+    feats = [torch.randn(20, 80) for _ in range(3)]
+    examples = [Example(f"u{i}", "go left", f, cl.encode("go left"))
+                for i, f in enumerate(feats)]
+    train_module = importlib.import_module("course_lib.train")  # cl.train: a function
+    monkeypatch.setattr(train_module, "transcribe",
+                        lambda model, exs: ["stop", "", "go rihgt"])
+    out = D.pseudo_label(torch.nn.Identity(), examples, lexicon=False)
+    assert [e.id for e in out] == ["u0", "u2"]  # the empty transcript is left out
+    assert [e.text for e in out] == ["stop", "go rihgt"]
+    assert out[0].targets == cl.encode("stop") and out[0].feats is feats[0]
+    assert examples[0].text == "go left"  # the inputs are not changed
+
+
+def test_frame_log_probs_match_the_batched_model(tiny_corpus):
+    torch.manual_seed(0)
+    model = cl.CTCModel(TINY_STUDENT).eval()
+    exs = cl.featurize(tiny_corpus, "dev", progress=False)[:5]
+    out = D.frame_log_probs(model, exs, batch_size=2)
+    for e, lp in zip(exs, out):
+        one, n = model(e.feats[None], torch.tensor([e.feats.shape[0]]))
+        assert lp.shape == (int(n), len(cl.VOCAB))
+        torch.testing.assert_close(lp, one[0], atol=1e-5, rtol=1e-5)
+
+
+def test_students_start_equal_and_frame_kd_with_alpha_0_is_plain_ctc(tiny_corpus):
+    exs = cl.featurize(tiny_corpus, "train", progress=False)
+    teacher = cl.CTCModel(TINY_STUDENT).eval()
+    a, hist = D.train_student(tiny_cfg("ctc"), teacher, exs, progress=False,
+                              evaluate=lambda m: dict(n=cl.count_params(m)),
+                              eval_every=1)
+    b, _ = D.train_student(replace(tiny_cfg("frame"), alpha=0.0), teacher, exs,
+                           progress=False)
+    c, _ = D.train_student(tiny_cfg("frame"), teacher, exs, progress=False)
+    assert [h["step"] for h in hist] == [1, 2, 3] and hist[0]["n"] > 0
+    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(),
+                                  c.parameters()):
+        assert torch.equal(pa, pb), name  # same seed, same data, same loss
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(),
+                                                          c.parameters()))
+    with pytest.raises(ValueError, match="teacher-labelled extra"):
+        D.train_student(tiny_cfg("sequence"), teacher, exs, progress=False)
+    extra = [Example(e.id + "x", e.text, e.feats, e.targets) for e in exs[:8]]
+    d, _ = D.train_student(tiny_cfg("sequence"), teacher, exs, extra, progress=False)
+    assert any(not torch.equal(pa, pd) for pa, pd in zip(a.parameters(),
+                                                          d.parameters()))
+
+
+@pytest.mark.parametrize("method", D.METHODS)
+def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method):
+    from course_lib import baseline
+
+    path = D.shipped_path(method)
+    assert path.exists(), "run `python -m course_lib distill --ship`"
+    meta = cl.models.read_metadata(path)
+    want = D.student_key(D.DistillConfig(method), None, 250, baseline.SHIPPED)
+    assert meta["result_key"] == want, (
+        f"the shipped {method} student was made from another baseline or recipe: "
+        "remake it with `python -m course_lib distill --ship`")
+    assert cl.load_model(path).cfg == D.STUDENT
+    assert [h["step"] for h in meta["history"]][-1] == D.DistillConfig().train.steps
+    assert (meta["extra_labelled"] > 0) == D.DistillConfig(method).sequence
+
+
+def test_a_shipped_student_is_copied_into_the_cache(cache):
+    model, path, history = D.distilled_student(D.DistillConfig("ctc"), progress=False)
+    assert path.read_bytes() == D.shipped_path("ctc").read_bytes()
+    assert history == cl.models.read_metadata(path)["history"]
+    assert isinstance(model, cl.CTCModel)
