@@ -211,9 +211,9 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
 
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
-    `python -m course_lib distill --ship`, about 12 minutes per method on 2
-    cores); it is used only when its recorded key equals this call's. The history
-    holds the dev WER every `eval_every` steps.
+    `python -m course_lib distill --ship`, 10 to 20 minutes per method on 2
+    cores, featurizing included); it is used only when its recorded key equals this
+    call's. The history holds the dev WER every `eval_every` steps.
     """
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus

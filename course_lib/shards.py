@@ -104,7 +104,8 @@ def write_shards(model: CTCModel, folder: str | os.PathLike,
     parts = parts if parts is not None else stage_parts(model)
     listed = [k for keys in parts.values() for k in keys]
     if sorted(listed) != sorted(state):
-        missing, twice = set(state) - set(listed), {k for k in listed if listed.count(k) > 1}
+        missing = set(state) - set(listed)
+        twice = {k for k in listed if listed.count(k) > 1}
         raise ValueError(f"the parts must hold every tensor exactly once; missing "
                          f"{sorted(missing)}, repeated {sorted(twice)}, unknown "
                          f"{sorted(set(listed) - set(state))}")
@@ -291,7 +292,8 @@ class OnDemand(nn.Module):
         with torch.device("meta"):
             self.model = CTCModel(cfg).eval()
         self.stages = stage_prefixes(cfg)
-        owner = {k: p for p, part in self.index["parts"].items() for k in part["tensors"]}
+        owner = {k: p for p, part in self.index["parts"].items()
+                 for k in part["tensors"]}
         # For each stage, the parts it reads; a part is freed after its last stage.
         self.needs = {s: sorted({owner[k] for k in owner if k.startswith(pre)},
                                 key=list(self.index["parts"]).index)
@@ -339,7 +341,7 @@ class OnDemand(nn.Module):
 
     def run_stages(self, stages: list[str], x: torch.Tensor, lengths: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run consecutive stages on (x, lengths); returns the last one's (x, lengths)."""
+        """Run consecutive stages on (x, lengths); return the last one's (x, lengths)."""
         for stage in stages:
             out = self.run_stage(stage, x, lengths)
             x, lengths = out if isinstance(out, tuple) else (out, lengths)
@@ -366,18 +368,23 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
+def peak_memory_supported() -> bool:
+    """Whether `peak_memory` can measure here: it needs Linux's /proc (chapter 3.5)."""
+    return Path("/proc/self/status").exists() and Path("/proc/self/clear_refs").exists()
+
+
 def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     """In a fresh process: the rise of peak RSS while loading and running once."""
+    import tempfile
     import time
 
     from safetensors.torch import load_file
 
+    from .models import load_model, read_metadata, save_model
+
     torch.set_num_threads(1)
     batch = load_file(inputs)
     feats, lengths = batch["feats"], batch["lengths"]
-    import tempfile
-
-    from .models import load_model, read_metadata, save_model
 
     if mode == "load_model":
         cfg = ModelConfig(**read_metadata(folder)["model_config"])
@@ -396,18 +403,11 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
         load_model(Path(tiny) / "model.safetensors")(feats, lengths)
     rss0 = _status_kib("VmRSS")
     clear = Path("/proc/self/clear_refs")
-    try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
-        clear.write_text("5")
-        method = "VmHWM after clear_refs"
-    except OSError:
-        method = "ru_maxrss (may under-count: the import's peak is not reset)"
+    clear.write_text("5")  # reset the high-water mark to the current RSS (Linux)
+    method = "VmHWM after clear_refs"
 
     def high_water() -> int:
-        if method.startswith("VmHWM"):
-            return _status_kib("VmHWM") or 0
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return _status_kib("VmHWM") or 0
 
     highest, stage_peaks = 0, {}
     t0 = time.perf_counter()
@@ -420,8 +420,7 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
             runner, (out, n) = OnDemand(folder), (feats, lengths)
             for stage in runner.stages:
                 highest = max(highest, high_water())
-                if method.startswith("VmHWM"):
-                    clear.write_text("5")
+                clear.write_text("5")
                 out, n = runner.run_stages([stage], out, n)
                 stage_peaks[stage] = 1024 * (high_water() - rss0)
         else:
@@ -442,8 +441,12 @@ def peak_memory(folder: str | os.PathLike, feats: torch.Tensor, lengths: torch.T
 
     A fresh process, so that nothing loaded before (by the notebook, by an earlier
     run) is counted or reused; the result is the rise of the resident set's peak
-    over the process's size just before loading, after PyTorch has warmed up.
+    over the process's size just before loading, after PyTorch has warmed up. Linux
+    only (`peak_memory_supported`): it resets the kernel's high-water mark.
     """
+    if not peak_memory_supported():
+        raise RuntimeError("peak_memory needs Linux's /proc/self/status and "
+                           "/proc/self/clear_refs, which this system does not have")
     import subprocess
     import sys
     import tempfile

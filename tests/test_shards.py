@@ -164,11 +164,28 @@ def test_pipeline_of_two_processes_equals_the_model(model, inputs, tmp_path):
     assert set(ranks[0]["loaded_parts"]).isdisjoint(ranks[1]["loaded_parts"])
 
 
-def test_peak_memory_is_measured_in_a_fresh_process(model, inputs, tmp_path):
-    S.write_shards(model, tmp_path)
-    full = S.peak_memory(tmp_path, *inputs, mode="full")
-    lazy = S.peak_memory(tmp_path, *inputs, mode="on-demand")
-    assert full["checksum"] == lazy["checksum"]  # the same output in both
-    assert full["peak_rise_bytes"] >= 0 and lazy["peak_rise_bytes"] >= 0
+@pytest.mark.skipif(not S.peak_memory_supported(), reason="needs Linux /proc")
+def test_peak_memory_is_measured_in_a_fresh_process(model, inputs, tmp_path,
+                                                    monkeypatch):
+    S.write_shards(model, tmp_path / "shards")
+    cl.save_model(model, tmp_path / "model.safetensors")
+    full = S.peak_memory(tmp_path / "shards", *inputs, mode="full")
+    lazy = S.peak_memory(tmp_path / "shards", *inputs, mode="on-demand")
+    usual = S.peak_memory(tmp_path / "model.safetensors", *inputs, mode="load_model")
+    assert full["checksum"] == lazy["checksum"] == usual["checksum"]  # same output
+    assert min(r["peak_rise_bytes"] for r in (full, lazy, usual)) >= 0
+    assert list(lazy["stage_peak_rise_bytes"]) == model.stages()
     with pytest.raises(RuntimeError, match="mode must be"):
-        S.peak_memory(tmp_path, *inputs, mode="half")
+        S.peak_memory(tmp_path / "shards", *inputs, mode="half")
+    monkeypatch.setattr(S, "peak_memory_supported", lambda: False)
+    with pytest.raises(RuntimeError, match="needs Linux"):
+        S.peak_memory(tmp_path / "shards", *inputs, mode="full")
+
+
+def test_on_demand_traces_the_bytes_held_per_stage(model, inputs, tmp_path):
+    S.write_shards(model, tmp_path)
+    runner = S.OnDemand(tmp_path)
+    runner(*inputs)
+    assert [stage for stage, _ in runner.trace] == model.stages()
+    sizes = {p: part["bytes"] for p, part in runner.index["parts"].items()}
+    assert [held for _, held in runner.trace] == [sizes[s] for s in model.stages()]
