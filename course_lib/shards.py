@@ -377,6 +377,7 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     """In a fresh process: the rise of peak RSS while loading and running once."""
     import tempfile
     import time
+    import tracemalloc
 
     from safetensors.torch import load_file
 
@@ -401,15 +402,16 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
         load_sharded(tiny)(feats, lengths)
         OnDemand(tiny)(feats, lengths)
         load_model(Path(tiny) / "model.safetensors")(feats, lengths)
-    rss0 = _status_kib("VmRSS")
     clear = Path("/proc/self/clear_refs")
     clear.write_text("5")  # reset the high-water mark to the current RSS (Linux)
+    rss0 = _status_kib("VmHWM")  # = the RSS at the reset: every rise is from here
     method = "VmHWM after clear_refs"
 
     def high_water() -> int:
         return _status_kib("VmHWM") or 0
 
     highest, stage_peaks = 0, {}
+    tracemalloc.start()  # Python's own allocations only: tensors are not among them
     t0 = time.perf_counter()
     with torch.no_grad():
         if mode == "load_model":  # the usual way: random init, then a copy
@@ -428,9 +430,12 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
                              f"{mode!r}")
     seconds = time.perf_counter() - t0
     highest = max(highest, high_water())
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     return dict(mode=mode, peak_rise_bytes=1024 * (highest - rss0),
                 rss_before_bytes=1024 * rss0, stage_peak_rise_bytes=stage_peaks,
-                seconds=seconds, method=method, checksum=float(out.double().sum()))
+                tracemalloc_peak_bytes=traced, seconds=seconds, method=method,
+                checksum=float(out.double().sum()))
 
 
 def peak_memory(folder: str | os.PathLike, feats: torch.Tensor, lengths: torch.Tensor,
@@ -442,7 +447,8 @@ def peak_memory(folder: str | os.PathLike, feats: torch.Tensor, lengths: torch.T
     A fresh process, so that nothing loaded before (by the notebook, by an earlier
     run) is counted or reused; the result is the rise of the resident set's peak
     over the process's size just before loading, after PyTorch has warmed up. Linux
-    only (`peak_memory_supported`): it resets the kernel's high-water mark.
+    only (`peak_memory_supported`): it resets the kernel's high-water mark, whose
+    counters are batched, so the result is accurate to a few hundred KB.
     """
     if not peak_memory_supported():
         raise RuntimeError("peak_memory needs Linux's /proc/self/status and "
