@@ -506,8 +506,9 @@ def check_write_shards(write_shards: Callable[[dict, dict, Any], dict]) -> None:
     run_cases("write_shards", trial, cases)
 
 
-def _reference_shards(folder: Any) -> dict:
-    """The lab's shards written by a reference writer; returns the index."""
+def reference_write_shards(state: dict, parts: dict, folder: Any) -> dict:
+    """Lab 3.5's shard writer, the reference: the format `check_write_shards` and
+    `check_lazy_shards` expect (one safetensors file per part, `index.json`)."""
     import json
     from pathlib import Path
 
@@ -515,7 +516,6 @@ def _reference_shards(folder: Any) -> dict:
 
     from .utils import sha256_file
 
-    state, parts = _lab_state()
     folder = Path(folder)
     index = {"parts": []}
     for name, keys in parts.items():
@@ -539,7 +539,7 @@ def check_lazy_shards(lazy_shards: Callable[[Any], Any]) -> None:
 
     def trial(case: str) -> str:
         with tempfile.TemporaryDirectory() as folder:
-            _reference_shards(folder)
+            reference_write_shards(state, parts, folder)
             shards = lazy_shards(folder)
             # Damage one part *after* opening: a lazy loader has not read it yet.
             f = Path(folder, "dec.safetensors")

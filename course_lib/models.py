@@ -143,25 +143,32 @@ class CTCModel(nn.Module):
         "conv<i>" (x, lengths) -> (x, lengths), where conv0 takes the features
         (B, T, n_mels) and the last conv returns (B, T', C); "rnn<i>" (x, lengths)
         -> x; "head" (x, lengths) -> what `forward` returns."""
-        kind, i = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
-        if kind == "conv" and i and int(i) < len(self.convs):
-            x, lengths = args
-            if int(i) == 0:
-                x = self.normalize(x, lengths)
-            x, lengths = self.conv_block(int(i), x, lengths)
-            if int(i) == len(self.convs) - 1:
-                x = self.dropout(x.transpose(1, 2))  # (B, T', C)
-            return x, lengths
-        if kind == "rnn" and i and int(i) < self.cfg.rnn_layers:
-            return self.rnn.layer(int(i), *args)
+        if name not in self.stage_prefixes():
+            raise ValueError(f"unknown stage {name!r}; this model has {self.stages()}")
         if name == "head":
             return self.output(*args)
-        raise ValueError(f"unknown stage {name!r}; this model has {self.stages()}")
+        if name.startswith("rnn"):
+            return self.rnn.layer(int(name[3:]), *args)
+        i, (x, lengths) = int(name[4:]), args
+        if i == 0:
+            x = self.normalize(x, lengths)
+        x, lengths = self.conv_block(i, x, lengths)
+        if i == len(self.convs) - 1:
+            x = self.dropout(x.transpose(1, 2))  # (B, T', C)
+        return x, lengths
+
+    def stage_prefixes(self) -> dict[str, tuple[str, ...]]:
+        """Execution stage -> the state-dict prefixes it reads, in order (ch. 3.5)."""
+        stages = {f"conv{i}": (f"convs.{i}.", f"norms.{i}.")
+                  for i in range(len(self.convs))}
+        stages.update({f"rnn{i}": (f"rnn.fwd.{i}.", f"rnn.bwd.{i}.")
+                       for i in range(self.cfg.rnn_layers)})
+        stages["head"] = ("head.",)
+        return stages
 
     def stages(self) -> list[str]:
         """The execution stages in order: conv0.., rnn0.., head (chapter 3.5)."""
-        return ([f"conv{i}" for i in range(len(self.convs))]
-                + [f"rnn{i}" for i in range(self.cfg.rnn_layers)] + ["head"])
+        return list(self.stage_prefixes())
 
     def front(self, feats: torch.Tensor, lengths: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor]:

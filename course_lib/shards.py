@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .models import CTCModel, ModelConfig
-from .utils import atomic_write_bytes, atomic_write_json, sha256_file
+from .utils import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 
 FORMAT = "course_lib.shards/1"
 INDEX = "index.json"
@@ -45,13 +45,9 @@ class ShardError(ValueError):
 # Which tensors go together.
 
 def stage_prefixes(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
-    """Execution stage -> the state-dict prefixes it reads: conv0.., rnn0.., head."""
-    stages = {f"conv{i}": (f"convs.{i}.", f"norms.{i}.")
-              for i in range(cfg.n_conv + cfg.extra_convs)}
-    for i in range(cfg.rnn_layers):
-        stages[f"rnn{i}"] = (f"rnn.fwd.{i}.", f"rnn.bwd.{i}.")
-    stages["head"] = ("head.",)
-    return stages
+    """`CTCModel.stage_prefixes` for a configuration, without allocating weights."""
+    with torch.device("meta"):
+        return CTCModel(cfg).stage_prefixes()
 
 
 def stage_parts(model: CTCModel) -> dict[str, list[str]]:
@@ -117,9 +113,8 @@ def write_shards(model: CTCModel, folder: str | os.PathLike,
         atomic_write_bytes(folder / f"{name}.safetensors", data)
         index["parts"].append(dict(
             name=name, file=f"{name}.safetensors", bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            tensors={k: dict(shape=list(state[k].shape),
-                             dtype=str(state[k].dtype).removeprefix("torch."),
+            sha256=sha256_bytes(data),
+            tensors={k: dict(shape=list(state[k].shape), dtype=_dtype_name(state[k]),
                              bytes=state[k].numel() * state[k].element_size())
                      for k in keys}))
     return atomic_write_json(folder / INDEX, index)
@@ -145,11 +140,15 @@ def read_index(folder: str | os.PathLike) -> dict:
     return index
 
 
+def _dtype_name(t: torch.Tensor) -> str:
+    """'float32' for a torch.float32 tensor: the dtype as the index writes it."""
+    return str(t.dtype).removeprefix("torch.")
+
+
 def _expected_tensors(cfg: ModelConfig) -> dict[str, tuple[list[int], str]]:
     with torch.device("meta"):  # shapes only, no memory
         state = CTCModel(cfg).state_dict()
-    return {k: (list(v.shape), str(v.dtype).removeprefix("torch."))
-            for k, v in state.items()}
+    return {k: (list(v.shape), _dtype_name(v)) for k, v in state.items()}
 
 
 def verify_shards(folder: str | os.PathLike, expect: ModelConfig | None = None
@@ -291,7 +290,7 @@ class OnDemand(nn.Module):
         cfg = ModelConfig(**self.index["model_config"])
         with torch.device("meta"):
             self.model = CTCModel(cfg).eval()
-        self.stages = stage_prefixes(cfg)
+        self.stages = self.model.stage_prefixes()
         owner = {k: p for p, part in self.index["parts"].items()
                  for k in part["tensors"]}
         # For each stage, the parts it reads; a part is freed after its last stage.
@@ -405,7 +404,6 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     clear = Path("/proc/self/clear_refs")
     clear.write_text("5")  # reset the high-water mark to the current RSS (Linux)
     rss0 = _status_kib("VmHWM")  # = the RSS at the reset: every rise is from here
-    method = "VmHWM after clear_refs"
 
     def high_water() -> int:
         return _status_kib("VmHWM") or 0
@@ -434,7 +432,7 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     tracemalloc.stop()
     return dict(mode=mode, peak_rise_bytes=1024 * (highest - rss0),
                 rss_before_bytes=1024 * rss0, stage_peak_rise_bytes=stage_peaks,
-                tracemalloc_peak_bytes=traced, seconds=seconds, method=method,
+                tracemalloc_peak_bytes=traced, seconds=seconds,
                 checksum=float(out.double().sum()))
 
 

@@ -222,24 +222,15 @@ def test_distillation_check_accepts_the_reference_and_catches_mistakes():
 
 
 def test_shard_checks_accept_a_reference_and_catch_mistakes():
-    import hashlib
     import json
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     checks = cl.checks
 
-    def write_shards(state, parts, folder, order=lambda p: p):
-        index = {"parts": []}
-        for name, keys in parts.items():
-            path = Path(folder) / f"{name}.safetensors"
-            save_file({k: state[k] for k in keys}, str(path))
-            index["parts"].append({
-                "name": name, "file": path.name,
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "tensors": {k: {"shape": list(state[k].shape), "dtype": "float32"}
-                            for k in keys}})
-        index["parts"] = order(index["parts"])
+    def sorted_by_name(state, parts, folder):  # loses the order the parts run in
+        index = checks.reference_write_shards(state, parts, folder)
+        index["parts"].sort(key=lambda p: p["name"])
         (Path(folder) / "index.json").write_text(json.dumps(index))
         return index
 
@@ -252,19 +243,17 @@ def test_shard_checks_accept_a_reference_and_catch_mistakes():
 
         def _read(self, name):
             path = self.folder / self.parts[name]["file"]
-            if self.verify and hashlib.sha256(path.read_bytes()).hexdigest() != \
-                    self.parts[name]["sha256"]:
+            if self.verify and cl.utils.sha256_file(path) != self.parts[name]["sha256"]:
                 raise ValueError(f"{path}: checksum mismatch")
             return load_file(str(path))
 
         def load(self, name):
             return self.cache[name] if name in self.cache else self._read(name)
 
-    checks.check_write_shards(write_shards)
+    checks.check_write_shards(checks.reference_write_shards)
     checks.check_lazy_shards(Lazy)
-    with pytest.raises(CheckFailed, match="in that order"):  # sorted by name
-        checks.check_write_shards(lambda s, p, f: write_shards(
-            s, p, f, order=lambda parts: sorted(parts, key=lambda x: x["name"])))
+    with pytest.raises(CheckFailed, match="in that order"):
+        checks.check_write_shards(sorted_by_name)
     with pytest.raises(CheckFailed, match="tampered file did not raise"):
         checks.check_lazy_shards(lambda f: Lazy(f, verify=False))
     with pytest.raises(CheckFailed, match="did not raise"):  # read everything up front
