@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="ctc, frame, sequence, frame+sequence or all (default)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
+    lr = sub.add_parser("lowrank", help="factorize and fine-tune the baseline (ch. 5)")
+    lr.add_argument("--ship", action="store_true",
+                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)
@@ -91,16 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.ship:
             print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
         return 0
-    if args.cmd == "prune-neurons":
+    if args.cmd in ("prune-neurons", "lowrank"):
+        from . import lowrank, neurons
         from .models import count_params
-        from .neurons import SHIPPED, neuron_pruned_baseline
         from .utils import atomic_copy
 
-        model, path, history = neuron_pruned_baseline(allow_shipped=False)
+        module, make = ((neurons, neurons.neuron_pruned_baseline)
+                        if args.cmd == "prune-neurons"
+                        else (lowrank, lowrank.lowrank_baseline))
+        model, path, history = make(allow_shipped=False)
         print(f"{count_params(model):,} parameters, dev WER "
               f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
         if args.ship:
-            print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
+            print(f"shipped copy: {atomic_copy(path, module.SHIPPED)}")
         return 0
     if args.cmd == "distill":
         from .distill import METHODS, DistillConfig, distilled_student, shipped_path

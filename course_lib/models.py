@@ -70,6 +70,9 @@ class BiGRU(nn.Module):
         super().__init__()
         self.fwd = nn.ModuleList()
         self.bwd = nn.ModuleList()
+        # A linear map of each layer's input, shared by both directions: Identity
+        # (no weights) unless chapter 5 factorizes the input weights (`lowrank`).
+        self.proj = nn.ModuleList(nn.Identity() for _ in range(layers))
         size = input_size
         for _ in range(layers):
             self.fwd.append(nn.GRU(size, hidden, batch_first=True))
@@ -82,6 +85,7 @@ class BiGRU(nn.Module):
         """Layer `i` alone: x (B, T, C) -> (B, T, H * directions)."""
         if i > 0:
             x = self.dropout(x)
+        x = self.proj[i](x)  # (B, T, rank) after a low-rank factorization
         y, _ = self.fwd[i](x)
         if self.bwd:
             yb, _ = self.bwd[i](reverse_padded(x, lengths))
@@ -161,7 +165,7 @@ class CTCModel(nn.Module):
         """Execution stage -> the state-dict prefixes it reads, in order (ch. 3.5)."""
         stages = {f"conv{i}": (f"convs.{i}.", f"norms.{i}.")
                   for i in range(len(self.convs))}
-        stages.update({f"rnn{i}": (f"rnn.fwd.{i}.", f"rnn.bwd.{i}.")
+        stages.update({f"rnn{i}": (f"rnn.proj.{i}.", f"rnn.fwd.{i}.", f"rnn.bwd.{i}.")
                        for i in range(self.cfg.rnn_layers)})
         stages["head"] = ("head.",)
         return stages
@@ -217,13 +221,31 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def config_header(model: CTCModel) -> dict[str, str]:
+    """What a file needs to rebuild `model`'s shapes: its config (and ranks, ch. 5)."""
+    header = {"model_config": json.dumps(asdict(model.cfg))}
+    if getattr(model, "low_rank", None):  # the ranks of a factorized model
+        header["low_rank"] = json.dumps(model.low_rank)
+    return header
+
+
+def build_model(config: dict, low_rank: dict | None = None) -> CTCModel:
+    """A fresh CTCModel with the shapes `config_header` recorded."""
+    model = CTCModel(ModelConfig(**config))
+    if low_rank:  # give the model the factorized shapes (chapter 5)
+        from .lowrank import factorized_shapes
+
+        factorized_shapes(model, low_rank)
+    return model
+
+
 def save_model(model: CTCModel, path: str | os.PathLike, **meta: object) -> Path:
     """Save weights as safetensors (atomically) with the config in the metadata."""
     from safetensors.torch import save
 
     from .utils import atomic_write_bytes
 
-    header = {"format": FORMAT, "model_config": json.dumps(asdict(model.cfg))}
+    header = {"format": FORMAT, **config_header(model)}
     header.update({k: json.dumps(v) for k, v in meta.items()})
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     return atomic_write_bytes(path, save(state, metadata=header))
@@ -257,7 +279,7 @@ def load_model(path: str | os.PathLike, expect: ModelConfig | None = None) -> CT
     if expect is not None and cfg != expect:
         raise ValueError(f"{path}: checkpoint is for another architecture: {cfg} "
                          f"!= expected {expect}")
-    model = CTCModel(cfg)
+    model = build_model(meta["model_config"], meta.get("low_rank"))
     state = load_file(str(path))
     try:
         model.load_state_dict(state, strict=True)

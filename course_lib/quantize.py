@@ -178,37 +178,59 @@ def engine_weights(engine: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def weight_codes(model: torch.nn.Module, spec: QuantSpec = QuantSpec()
+                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Every 2-D+ weight as (codes - qmin >= 0, scale, zero) (chapters 3.2 and 5)."""
+    out = {}
+    for name, w in model.state_dict().items():
+        if w.ndim >= 2:
+            scale, zero = qparams(w, spec)
+            q = quantize(w.detach().float(), scale, zero, spec) - spec.qmin
+            out[name] = (q.to(torch.int64), scale, zero)
+    return out
+
+
 def save_quantized(model: torch.nn.Module, path, spec: QuantSpec = QuantSpec(),
-                   **meta: object):
+                   huffman: bool = False, **meta: object):
     """Save every 2-D+ weight as `spec.bits`-bit codes (packed) + scales + zeros.
 
     Biases and normalization parameters stay float32. Safetensors, atomically,
     with the format, the spec, the model configuration and a payload sha256.
+    With `huffman`, the codes of all tensors are one Huffman-coded stream instead
+    of fixed-width fields (chapter 5): lossless, so the loaded model is the same.
     """
     import json
     from dataclasses import asdict
 
     import numpy as np
 
+    from .models import config_header
     from .sparse_io import pack_bits, write_container
 
     if spec.bits > 8:
         raise ValueError("save_quantized packs codes of at most 8 bits")
     tensors: dict[str, torch.Tensor] = {}
     layout: dict[str, list[int]] = {}
+    codes = weight_codes(model, spec)
     for name, w in model.state_dict().items():
         layout[name] = list(w.shape)
-        if w.ndim >= 2:
-            scale, zero = qparams(w, spec)
-            q = quantize(w.detach().float(), scale, zero, spec) - spec.qmin  # >= 0
-            packed = pack_bits(q.flatten().numpy().astype(np.int64), spec.bits)
-            tensors[f"{name}/codes"] = torch.from_numpy(packed)
+        if name in codes:
+            q, scale, zero = codes[name]
+            if not huffman:
+                packed = pack_bits(q.flatten().numpy(), spec.bits)
+                tensors[f"{name}/codes"] = torch.from_numpy(packed)
             tensors[f"{name}/scale"] = scale.flatten().float().contiguous()
             tensors[f"{name}/zero"] = zero.flatten().float().contiguous()
         else:
             tensors[f"{name}/dense"] = w.detach().float().contiguous()
     header = dict(format=QFORMAT, spec=json.dumps(asdict(spec)),
-                  model_config=json.dumps(asdict(model.cfg)), layout=json.dumps(layout))
+                  layout=json.dumps(layout), **config_header(model))
+    if huffman:  # one stream, in layout order
+        from .entropy import encode, stream_tensors
+
+        stream = encode(np.concatenate([q.flatten().numpy() for q, _, _ in
+                                        codes.values()]))
+        tensors.update(stream_tensors(stream, "huffman"))
     return write_container(path, tensors, header, **meta)
 
 
@@ -216,11 +238,12 @@ def _load_model(path, fmt: str, decode) -> torch.nn.Module:
     """A CTCModel from a container; `decode(name, shape, tensors, meta)` per weight."""
     import json
 
-    from .models import CTCModel, ModelConfig
+    from .models import build_model
     from .sparse_io import read_container
 
     tensors, meta = read_container(path, fmt)
-    model = CTCModel(ModelConfig(**json.loads(meta["model_config"])))
+    model = build_model(json.loads(meta["model_config"]),
+                        json.loads(meta.get("low_rank", "null")))
     state = {}
     for name, shape in json.loads(meta["layout"]).items():
         dense = tensors.get(f"{name}/dense")
@@ -238,10 +261,19 @@ def load_quantized(path) -> torch.nn.Module:
 
     from .sparse_io import unpack_bits
 
+    stream: list[np.ndarray] = []  # the Huffman-decoded codes, if the file has them
+
     def decode(name, shape, tensors, meta):
         spec = QuantSpec(**json.loads(meta["spec"]))
-        codes = unpack_bits(tensors[f"{name}/codes"].numpy(), spec.bits,
-                            int(np.prod(shape)))
+        n = int(np.prod(shape))
+        if "huffman/data" in tensors:
+            if not stream:
+                from .entropy import decode as huffman_decode, tensors_stream
+
+                stream.append(huffman_decode(tensors_stream(tensors, "huffman")))
+            codes, stream[0] = stream[0][:n], stream[0][n:]
+        else:
+            codes = unpack_bits(tensors[f"{name}/codes"].numpy(), spec.bits, n)
         q = torch.from_numpy(codes.astype(np.int64)).view(shape) + spec.qmin
         bshape = (shape[0],) + (1,) * (len(shape) - 1) if spec.per_channel else ()
         return dequantize(q, tensors[f"{name}/scale"].view(bshape),
@@ -452,8 +484,8 @@ def save_codebook(model: torch.nn.Module, path, **meta: object):
     """Store a weight-shared model: per tensor a codebook (fp32) + packed indices."""
     import json
     import math
-    from dataclasses import asdict
 
+    from .models import config_header
     from .sparse_io import pack_bits, write_container
 
     tensors: dict[str, torch.Tensor] = {}
@@ -475,8 +507,7 @@ def save_codebook(model: torch.nn.Module, path, **meta: object):
         tensors[f"{name}/codebook"] = p.centroids.detach().float().contiguous()
         tensors[f"{name}/indices"] = torch.from_numpy(
             pack_bits(p.indices.flatten().numpy(), bits))
-    header = dict(format=CFORMAT, model_config=json.dumps(asdict(model.cfg)),
-                  layout=json.dumps(layout))
+    header = dict(format=CFORMAT, layout=json.dumps(layout), **config_header(model))
     return write_container(path, tensors, header, **meta)
 
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .models import CTCModel, ModelConfig
+from .models import CTCModel, build_model, config_header
 from .utils import atomic_write_bytes, sha256_bytes
 
 FORMAT = "course_lib.sparse"
@@ -173,7 +172,7 @@ def save_sparse(model: CTCModel, path: str | os.PathLike, encoding: str = "relat
             tensors[f"{name}/dense"] = w.detach().float().contiguous()
             layout[name] = dict(shape=list(w.shape), encoding="dense")
     header = dict(format=FORMAT, version=str(VERSION), bits=str(bits),
-                  model_config=json.dumps(asdict(model.cfg)), layout=json.dumps(layout))
+                  layout=json.dumps(layout), **config_header(model))
     return write_container(path, tensors, header, **meta)
 
 
@@ -190,7 +189,8 @@ def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCMo
         raise ValueError(f"{path}: format version {meta.get('version')}, this "
                          f"course_lib reads version {VERSION}")
     if model is None:
-        model = CTCModel(ModelConfig(**json.loads(meta["model_config"])))
+        model = build_model(json.loads(meta["model_config"]),
+                            json.loads(meta.get("low_rank", "null")))
     layout = json.loads(meta["layout"])
     bits = int(meta["bits"])
     expected = model.state_dict()
