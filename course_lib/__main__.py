@@ -35,12 +35,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="ctc, frame, sequence, frame+sequence or all (default)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
+    dc = sub.add_parser("deep-compress",
+                        help="prune 90 %%, share and Huffman-code the baseline (ch. 4)")
+    dc.add_argument("--ship", action="store_true",
+                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     lr = sub.add_parser("lowrank", help="factorize and fine-tune the baseline (ch. 5)")
     lr.add_argument("--ship", action="store_true",
                     help="also copy it to course_lib/artifacts/ (for maintainers)")
     bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)
+    be = sub.add_parser("bench", help="latency of every package model side by side "
+                        "(chapter 4 benchmark)")
+    be.add_argument("--n", type=int, default=24, help="test utterances to time")
+    be.add_argument("--rounds", type=int, default=3)
+    be.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
     lab = sub.add_parser("labs", help="generate the student copies of the labs")
     lab.add_argument("--check", action="store_true",
                      help="only check that the student copies are current")
@@ -94,19 +103,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.ship:
             print(f"shipped copy: {atomic_copy(path, SHIPPED)}")
         return 0
-    if args.cmd in ("prune-neurons", "lowrank"):
-        from . import lowrank, neurons
+    if args.cmd in ("prune-neurons", "lowrank", "deep-compress"):
+        from . import deepcomp, lowrank, neurons
         from .models import count_params
         from .utils import atomic_copy
 
-        module, make = ((neurons, neurons.neuron_pruned_baseline)
-                        if args.cmd == "prune-neurons"
-                        else (lowrank, lowrank.lowrank_baseline))
+        module, make = {"prune-neurons": (neurons, neurons.neuron_pruned_baseline),
+                        "lowrank": (lowrank, lowrank.lowrank_baseline),
+                        "deep-compress": (deepcomp, deepcomp.deep_compressed_baseline)
+                        }[args.cmd]
         model, path, history = make(allow_shipped=False)
         print(f"{count_params(model):,} parameters, dev WER "
               f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
         if args.ship:
             print(f"shipped copy: {atomic_copy(path, module.SHIPPED)}")
+            if args.cmd == "deep-compress":  # and the pruned model it starts from
+                from .pruning import SHIPPED as PRUNED, long_pruned_baseline
+
+                print(f"shipped copy: {atomic_copy(long_pruned_baseline()[1], PRUNED)}")
         return 0
     if args.cmd == "distill":
         from .distill import METHODS, DistillConfig, distilled_student, shipped_path
@@ -137,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"float32: median {fp32.median_ms:.2f} ms/utt, RTF {fp32.rtf:.4f}")
         print(f"int8   : median {int8.median_ms:.2f} ms/utt, RTF {int8.rtf:.4f}")
         print(f"int8 is {fp32.median_ms / int8.median_ms:.2f}x as fast as float32")
+        return 0
+    if args.cmd == "bench":
+        from .bench import run
+
+        print(run(args.n, args.rounds, onnx=not args.no_onnx))
         return 0
     if args.cmd == "labs":
         from .labs import generate_student_copies

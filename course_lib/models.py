@@ -288,7 +288,8 @@ def load_model(path: str | os.PathLike, expect: ModelConfig | None = None) -> CT
     return model.eval()
 
 
-def cached_or_shipped(path: Path, shipped: Path | None, key: str) -> bool:
+def cached_or_shipped(path: Path, shipped: Path | None, key: str,
+                      plain: tuple[str, ...] = ("format",)) -> bool:
     """True if the cached result `path` exists, after taking `shipped` if it fits.
 
     A file the package carries is copied into the cache only when the
@@ -298,6 +299,6 @@ def cached_or_shipped(path: Path, shipped: Path | None, key: str) -> bool:
     from .utils import atomic_copy
 
     if (not path.exists() and shipped is not None and shipped.exists()
-            and read_metadata(shipped).get("result_key") == key):
+            and read_metadata(shipped, plain).get("result_key") == key):
         atomic_copy(shipped, path)
     return path.exists()

@@ -246,6 +246,21 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
     return out
 
 
+# The long-budget run: 90 % sparsity, 2,000 steps on the whole training set with the
+# dense model as teacher. The package carries its result (`SHIPPED`, made by
+# `python -m course_lib prune --ship`); chapter 4 builds Deep Compression on it.
+LONG = PruneConfig(sparsity=0.9, scope="global", schedule="cubic", ramp=0.7, every=20,
+                   distill=0.5, finetune=FinetuneConfig(steps=2000, lr=1e-3, warmup=0.05))
+LONG_EVAL_EVERY = 250
+SHIPPED = Path(__file__).parent / "artifacts" / "pruned90.sparse"
+
+
+def long_pruned_baseline(progress: bool = True) -> tuple[nn.Module, Path, list[dict]]:
+    """`pruned_baseline(LONG)` on every training utterance (shipped, chapters 3.1, 4)."""
+    return pruned_baseline(LONG, train_limit=None, eval_every=LONG_EVAL_EVERY,
+                           progress=progress)
+
+
 def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
                     encoding: str = "relative", bits: int = 8, eval_every: int = 25,
                     progress: bool = True) -> tuple[nn.Module, Path, list[dict]]:
@@ -259,16 +274,18 @@ def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
 
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
-    from .sparse_io import load_sparse, save_sparse, sparse_metadata
+    from .sparse_io import PLAIN, load_sparse, save_sparse, sparse_metadata
     from .train import featurize
     from .utils import cache_dir, config_hash, sha256_file
+
+    from .models import cached_or_shipped
 
     base = baseline_path(progress)
     key = config_hash(dict(baseline=sha256_file(base), prune=asdict(cfg),
                            train_limit=train_limit, encoding=encoding, bits=bits,
                            eval_every=eval_every))
     path = cache_dir() / "models" / f"pruned-{key}" / "model.sparse"
-    if path.exists():
+    if cached_or_shipped(path, SHIPPED, key, PLAIN):
         return load_sparse(path), path, sparse_metadata(path)["history"]
     model = load_baseline(progress)
     corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
@@ -279,5 +296,6 @@ def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
                                 eval_every=eval_every, progress=progress)
     save_sparse(model, path, encoding, bits, prune_config=asdict(cfg),
                 history=history, seconds=round(time.perf_counter() - t0, 1),
-                baseline_sha256=sha256_file(base), train_limit=train_limit)
+                baseline_sha256=sha256_file(base), train_limit=train_limit,
+                result_key=key)
     return load_sparse(path), path, history  # what a user of the file gets

@@ -30,6 +30,7 @@ from .utils import atomic_write_bytes, sha256_bytes
 FORMAT = "course_lib.sparse"
 VERSION = 1
 ENCODINGS = ("bitmask", "csr", "relative")
+PLAIN = ("format", "version", "bits", "sha256")  # metadata kept as text (rest is JSON)
 
 
 # ----------------------------------------------------------------------------------
@@ -58,6 +59,22 @@ def unpack_bits(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 # The three encodings of one weight tensor. Each returns named numpy arrays.
 
+def relative_entries(pos: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deep Compression's relative indices of the sorted positions `pos`.
+
+    Returns (codes, last): one `bits`-bit code per entry, and the entry of each
+    position (the others are fillers). Entry i advances by codes[i] + 1; a gap
+    longer than 2**bits gets filler entries that advance 2**bits each.
+    """
+    gaps = np.diff(pos, prepend=-1)  # >= 1: distance from the previous kept one
+    span = 1 << bits  # the longest step one code can make
+    fillers = (gaps - 1) // span  # extra entries for gaps longer than `span`
+    codes = np.full(len(pos) + int(fillers.sum()), span - 1, dtype=np.int64)
+    last = np.cumsum(fillers + 1) - 1  # where each real weight's entry goes
+    codes[last] = gaps - fillers * span - 1
+    return codes, last
+
+
 def encode(w: torch.Tensor, encoding: str, bits: int = 4) -> dict[str, np.ndarray]:
     """Encode a (mostly zero) tensor; `bits` is for "relative" only."""
     flat = w.detach().reshape(-1).numpy().astype(np.float32)
@@ -72,14 +89,8 @@ def encode(w: torch.Tensor, encoding: str, bits: int = 4) -> dict[str, np.ndarra
         return dict(indptr=indptr, indices=c.astype(index_type), values=rows[r, c])
     if encoding == "relative":
         pos = np.flatnonzero(flat)
-        gaps = np.diff(pos, prepend=-1)  # >= 1: distance from the previous kept one
-        span = 1 << bits  # the longest step one code can make
-        fillers = (gaps - 1) // span  # extra entries for gaps longer than `span`
-        # Each entry advances by (code + 1): fillers advance `span`, then the weight.
-        codes = np.full(len(pos) + int(fillers.sum()), span - 1, dtype=np.int64)
+        codes, last = relative_entries(pos, bits)
         values = np.zeros(len(codes), dtype=np.float32)
-        last = np.cumsum(fillers + 1) - 1  # where each real weight's entry goes
-        codes[last] = gaps - fillers * span - 1
         values[last] = flat[pos]
         return dict(codes=pack_bits(codes, bits), values=values)
     raise ValueError(f"unknown encoding {encoding!r}; choose from {ENCODINGS}")
@@ -220,4 +231,4 @@ def sparse_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a sparse model file, JSON fields decoded (weights not read)."""
     from .models import read_metadata
 
-    return read_metadata(path, plain=("format", "version", "bits", "sha256"))
+    return read_metadata(path, plain=PLAIN)
