@@ -248,7 +248,7 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
 
 # The long-budget run: 90 % sparsity, 2,000 steps on the whole training set with the
 # dense model as teacher. The package carries its result (`SHIPPED`, made by
-# `python -m course_lib prune --ship`); chapter 4 builds Deep Compression on it.
+# `python -m course_lib deep-compress --ship`); chapter 4 builds Deep Compression on it.
 LONG = PruneConfig(sparsity=0.9, scope="global", schedule="cubic", ramp=0.7, every=20,
                    distill=0.5, finetune=FinetuneConfig(steps=2000, lr=1e-3, warmup=0.05))
 LONG_EVAL_EVERY = 250
@@ -274,11 +274,10 @@ def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
 
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
+    from .models import cached_or_shipped
     from .sparse_io import PLAIN, load_sparse, save_sparse, sparse_metadata
     from .train import featurize
     from .utils import cache_dir, config_hash, sha256_file
-
-    from .models import cached_or_shipped
 
     base = baseline_path(progress)
     key = config_hash(dict(baseline=sha256_file(base), prune=asdict(cfg),
