@@ -26,22 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("train-baseline", help="train the baseline into the cache")
     b.add_argument("--ship", action="store_true",
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
-    pn = sub.add_parser("prune-neurons",
-                        help="shrink the baseline by neuron pruning (chapter 3.4)")
-    pn.add_argument("--ship", action="store_true",
-                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
     d.add_argument("--method", default="all",
                    help="ctc, frame, sequence, frame+sequence or all (default)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
-    dc = sub.add_parser("deep-compress",
-                        help="prune 90 %%, share and Huffman-code the baseline (ch. 4)")
-    dc.add_argument("--ship", action="store_true",
-                    help="also copy it to course_lib/artifacts/ (for maintainers)")
-    lr = sub.add_parser("lowrank", help="factorize and fine-tune the baseline (ch. 5)")
-    lr.add_argument("--ship", action="store_true",
-                    help="also copy it to course_lib/artifacts/ (for maintainers)")
+    for name, text in (
+            ("prune-neurons", "shrink the baseline by neuron pruning (chapter 3.4)"),
+            ("deep-compress", "prune 90 %%, share and Huffman-code the baseline (ch. 4)"),
+            ("lowrank", "factorize and fine-tune the baseline (ch. 5)")):
+        sub.add_parser(name, help=text).add_argument(
+            "--ship", action="store_true",
+            help="also copy it to course_lib/artifacts/ (for maintainers)")
     bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)

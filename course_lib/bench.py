@@ -8,35 +8,9 @@ ratios to the baseline measured in the same run.
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Callable
-
 import torch
 
-from .metrics import Latency, one_thread
-
-Recognizer = Callable[[torch.Tensor], object]  # waveform -> transcript
-
-
-def side_by_side(recognizers: dict[str, Recognizer], waves: list[torch.Tensor],
-                 rounds: int = 3, sample_rate: int = 16000) -> dict[str, Latency]:
-    """Median ms per utterance and RTF of each recognizer, timed in interleaved rounds."""
-    times: dict[str, list[float]] = {name: [] for name in recognizers}
-    rtfs: dict[str, list[float]] = {name: [] for name in recognizers}
-    with one_thread(), torch.inference_mode():
-        for fn in recognizers.values():  # warm-up: first calls set up kernels
-            fn(waves[0])
-        for _ in range(rounds):
-            for name, fn in recognizers.items():
-                for w in waves:
-                    t0 = time.perf_counter()
-                    fn(w)
-                    dt = time.perf_counter() - t0
-                    times[name].append(dt)
-                    rtfs[name].append(dt / (w.numel() / sample_rate))
-    return {name: Latency(1000 * statistics.median(times[name]),
-                          statistics.median(rtfs[name]), rounds) for name in recognizers}
+from .metrics import Latency, side_by_side  # noqa: F401  (the benchmark's timing loop)
 
 
 def table(latency: dict[str, Latency], reference: str = "baseline") -> str:

@@ -26,25 +26,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from .quantize import _Shared, kmeans_1d, remove_weight_fake_quant
 from .train import FinetuneConfig
 
 FORMAT = "course_lib.deepcomp/1"
 PLAIN = ("format", "sha256")  # metadata stored as text; the rest is JSON
 
 
-class _SparseShared(nn.Module):
-    """Parametrization W = centroids[idx] * mask, with trainable centroids."""
+class _SparseShared(_Shared):
+    """Parametrization W = centroids[indices] * mask (chapter 3.2's, with a mask)."""
 
-    def __init__(self, centroids: torch.Tensor, idx: torch.Tensor,
+    def __init__(self, centroids: torch.Tensor, indices: torch.Tensor,
                  mask: torch.Tensor) -> None:
-        super().__init__()
-        self.centroids = nn.Parameter(centroids.clone())
-        self.register_buffer("idx", idx)
+        super().__init__(centroids, indices)
         self.register_buffer("mask", mask)
 
     def forward(self, _w: torch.Tensor) -> torch.Tensor:
         """The shared weights; pruned entries stay exactly 0."""
-        return self.centroids[self.idx] * self.mask
+        return super().forward(_w) * self.mask
 
 
 def share_pruned_weights(model: nn.Module, k: int = 16) -> dict[str, int]:
@@ -55,8 +54,6 @@ def share_pruned_weights(model: nn.Module, k: int = 16) -> dict[str, int]:
     it), then `bake` to make the weights plain tensors again.
     """
     from torch.nn.utils import parametrize
-
-    from .quantize import kmeans_1d
 
     out = {}
     for name, p in list(model.named_parameters()):
@@ -82,12 +79,7 @@ def bake(model: nn.Module) -> nn.Module:
     Bake the model itself, not a `copy.deepcopy` of it: the copy shares PyTorch's
     generated parametrized classes, and removing them from one breaks the other.
     """
-    from torch.nn.utils import parametrize
-
-    for module in list(model.modules()):
-        if parametrize.is_parametrized(module):
-            for attr in list(module.parametrizations):
-                parametrize.remove_parametrizations(module, attr, leave_parametrized=True)
+    remove_weight_fake_quant(model)  # removes any parametrization, not only QAT's
     return model
 
 

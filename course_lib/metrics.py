@@ -105,20 +105,34 @@ class Latency:
     repeats: int
 
 
+def side_by_side(fns: dict[str, Callable[[torch.Tensor], object]],
+                 waves: list[torch.Tensor], rounds: int = 3, sample_rate: int = 16000,
+                 warmup: int = 1) -> dict[str, Latency]:
+    """Time each `fn(wave)` on every wave, one thread, in interleaved rounds.
+
+    Each round visits every function in turn (so a slow phase of the machine hits
+    all of them); median over utterances and rounds (chapters 2 and 4).
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    rtfs: dict[str, list[float]] = {name: [] for name in fns}
+    with one_thread(), torch.inference_mode():
+        for fn in fns.values():  # warm-up: first calls set up kernels
+            for w in waves[:warmup]:
+                fn(w)
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                for w in waves:
+                    t0 = time.perf_counter()
+                    fn(w)
+                    dt = time.perf_counter() - t0
+                    times[name].append(dt)
+                    rtfs[name].append(dt / (w.numel() / sample_rate))
+    return {name: Latency(1000 * statistics.median(times[name]),
+                          statistics.median(rtfs[name]), rounds) for name in fns}
+
+
 def measure_latency(fn: Callable[[torch.Tensor], object], waves: list[torch.Tensor],
                     sample_rate: int = 16000, repeats: int = 3, warmup: int = 1
                     ) -> Latency:
     """Time `fn(wave)` on each wave, one thread; median over utterances and repeats."""
-    with one_thread(), torch.inference_mode():
-        for w in waves[:warmup]:
-            fn(w)
-        per_utt, rtfs = [], []
-        for _ in range(repeats):
-            for w in waves:
-                t0 = time.perf_counter()
-                fn(w)
-                dt = time.perf_counter() - t0
-                per_utt.append(dt)
-                rtfs.append(dt / (w.numel() / sample_rate))
-    return Latency(median_ms=1000 * statistics.median(per_utt),
-                   rtf=statistics.median(rtfs), repeats=repeats)
+    return side_by_side({"fn": fn}, waves, repeats, sample_rate, warmup)["fn"]

@@ -261,17 +261,22 @@ def load_quantized(path) -> torch.nn.Module:
 
     from .sparse_io import unpack_bits
 
-    stream: list[np.ndarray] = []  # the Huffman-decoded codes, if the file has them
+    coded: dict[str, np.ndarray] = {}  # the Huffman-coded files' codes, decoded once
 
     def decode(name, shape, tensors, meta):
         spec = QuantSpec(**json.loads(meta["spec"]))
         n = int(np.prod(shape))
-        if "huffman/data" in tensors:
-            if not stream:
+        if "huffman/data" in tensors:  # one stream, the weights in layout order
+            if not coded:
                 from .entropy import decode as huffman_decode, tensors_stream
 
-                stream.append(huffman_decode(tensors_stream(tensors, "huffman")))
-            codes, stream[0] = stream[0][:n], stream[0][n:]
+                stream = huffman_decode(tensors_stream(tensors, "huffman"))
+                start = 0
+                for key, dims in json.loads(meta["layout"]).items():
+                    if f"{key}/dense" not in tensors:
+                        size = int(np.prod(dims))
+                        coded[key], start = stream[start:start + size], start + size
+            codes = coded[name]
         else:
             codes = unpack_bits(tensors[f"{name}/codes"].numpy(), spec.bits, n)
         q = torch.from_numpy(codes.astype(np.int64)).view(shape) + spec.qmin
@@ -416,7 +421,8 @@ def add_weight_fake_quant(model: torch.nn.Module, spec: QuantSpec) -> None:
 
 
 def remove_weight_fake_quant(model: torch.nn.Module) -> None:
-    """Bake the quantized weights in and remove the parametrizations (after QAT)."""
+    """Bake the parametrized weights in and remove every parametrization (after QAT,
+    and for chapter 4's shared weights, `deepcomp.bake`)."""
     from torch.nn.utils import parametrize
 
     for module in list(model.modules()):
