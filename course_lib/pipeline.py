@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .shards import OnDemand, read_index, stage_prefixes
-from .models import ModelConfig
+from .shards import OnDemand, meta_model, read_index
 
 _DTYPES = [torch.float32, torch.int64]
 
@@ -114,8 +113,7 @@ def run_pipeline(folder: str | os.PathLike, feats: torch.Tensor,
     import torch.multiprocessing as mp
     from safetensors.torch import load_file, save_file
 
-    cfg = ModelConfig(**read_index(folder)["model_config"])
-    split_stages(list(stage_prefixes(cfg)), world)  # refuse a bad world size early
+    split_stages(meta_model(read_index(folder)).stages(), world)  # refuse a bad world size early
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
         save_file({"feats": feats.contiguous(), "lengths": lengths.contiguous()},
                   os.path.join(work, "inputs.safetensors"))

@@ -13,6 +13,11 @@ time before the first layer can start. A sharded model is a folder:
     ...
     head.safetensors    the CTC head
 
+A model of another chapter shards the same way: the index records the ranks of a
+low-rank model (chapter 5), and `write_shards(..., spec=...)` stores each weight
+as its integer codes with their scales (chapter 3.2), dequantized when the part is
+loaded.
+
 `verify_shards` checks everything (files present, checksums, tensor names, shapes,
 one model id) before any computation, and `OnDemand` runs the model stage by stage
 (`CTCModel.stage`),
@@ -30,7 +35,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import CTCModel, ModelConfig
+from .models import CTCModel, ModelConfig, build_model
+from .quantize import QuantSpec, weight_codes
 from .utils import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 
 FORMAT = "course_lib.shards/1"
@@ -73,6 +79,68 @@ def size_parts(model: CTCModel, max_bytes: int) -> dict[str, list[str]]:
     return parts
 
 
+def meta_model(index: dict) -> CTCModel:
+    """The model an index describes, on the meta device (shapes, no memory)."""
+    try:
+        config = ModelConfig(**index["model_config"])
+    except TypeError as exc:
+        raise ShardError(f"{INDEX}: bad model config ({exc})") from exc
+    with torch.device("meta"):
+        return build_model(asdict(config), index.get("low_rank")).eval()
+
+
+def _spec(index: dict) -> QuantSpec | None:
+    """The quantization of a sharded model's weights, or None for float weights."""
+    return QuantSpec(**index["quant"]) if index.get("quant") else None
+
+
+def stored_tensors(model: CTCModel, spec: QuantSpec | None = None
+                   ) -> dict[str, torch.Tensor]:
+    """What the shards store for `model`: its state dict, or with `spec` (chapter
+    3.2) each 2-D+ weight as codes q - qmin (uint8, one per byte, so that a part is
+    used straight from its memory map) plus `<name>/scale` and `<name>/zero`."""
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if spec is None:
+        return state
+    if spec.qmax - spec.qmin > 255:
+        raise ValueError(f"shards hold codes of at most 8 bits, got {spec.bits}")
+    codes = weight_codes(model, spec)  # the codes chapter 3.2's files hold
+    out = {}
+    for name, t in state.items():
+        if name in codes:
+            q, scale, zero = codes[name]
+            out[name] = q.to(torch.uint8).contiguous()
+            out[f"{name}/scale"] = scale.flatten().float().contiguous()
+            out[f"{name}/zero"] = zero.flatten().float().contiguous()
+        else:
+            out[name] = t
+    return out
+
+
+def model_tensors(stored: dict[str, torch.Tensor], spec: QuantSpec | None
+                  ) -> dict[str, torch.Tensor]:
+    """A part's stored tensors -> the model's: codes dequantized, ŵ = s (q + qmin - z),
+    exactly as `quantize.load_quantized` does; float tensors as they are."""
+    out = {}
+    for name, t in stored.items():
+        if name.endswith(("/scale", "/zero")):
+            continue
+        if f"{name}/scale" in stored:
+            bshape = (t.shape[0],) + (1,) * (t.ndim - 1) if spec.per_channel else ()
+            # quantize.dequantize's operations, in place: one float32 copy and no
+            # int64 one (small integers are exact in float32, so the result is too)
+            t = t.to(torch.float32).add_(spec.qmin)
+            t.sub_(stored[f"{name}/zero"].view(bshape))
+            t.mul_(stored[f"{name}/scale"].view(bshape))
+        out[name] = t
+    return out
+
+
+def _owner(name: str) -> str:
+    """The model tensor a stored tensor belongs to ('w/scale' -> 'w')."""
+    return name.rsplit("/", 1)[0] if name.endswith(("/scale", "/zero")) else name
+
+
 def model_id(state: dict[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes: one model's identity."""
     h = hashlib.sha256()
@@ -87,11 +155,15 @@ def model_id(state: dict[str, torch.Tensor]) -> str:
 # Writing and checking.
 
 def write_shards(model: CTCModel, folder: str | os.PathLike,
-                 parts: dict[str, list[str]] | None = None) -> Path:
+                 parts: dict[str, list[str]] | None = None,
+                 spec: QuantSpec | None = None) -> Path:
     """Write `model` as one safetensors file per part plus `index.json`; return it.
 
-    Every shard records the model id, so shards of two models cannot be mixed. The
-    index is written last: a folder without one is an unfinished write.
+    `parts` maps part names to the model's tensor names (default: one part per
+    stage). With `spec`, the weights are stored quantized (`stored_tensors`), each
+    with its scale and zero point in the same part. Every shard records the model
+    id, so shards of two models cannot be mixed. The index is written last: a
+    folder without one is an unfinished write.
     """
     from safetensors.torch import save
 
@@ -105,18 +177,22 @@ def write_shards(model: CTCModel, folder: str | os.PathLike,
         raise ValueError(f"the parts must hold every tensor exactly once; missing "
                          f"{sorted(missing)}, repeated {sorted(twice)}, unknown "
                          f"{sorted(set(listed) - set(state))}")
-    mid = model_id(state)
-    index = dict(format=FORMAT, model_config=asdict(model.cfg), model_id=mid, parts=[])
+    stored = stored_tensors(model, spec)
+    mid = model_id(stored)
+    index = dict(format=FORMAT, model_config=asdict(model.cfg),
+                 low_rank=getattr(model, "low_rank", None) or None,
+                 quant=asdict(spec) if spec else None, model_id=mid, parts=[])
     for name, keys in parts.items():  # a list: JSON keeps the execution order
-        data = save({k: state[k] for k in keys},
+        names = [k for k in stored if _owner(k) in keys]
+        data = save({k: stored[k] for k in names},
                     metadata={"format": FORMAT, "part": name, "model_id": mid})
         atomic_write_bytes(folder / f"{name}.safetensors", data)
         index["parts"].append(dict(
             name=name, file=f"{name}.safetensors", bytes=len(data),
             sha256=sha256_bytes(data),
-            tensors={k: dict(shape=list(state[k].shape), dtype=_dtype_name(state[k]),
-                             bytes=state[k].numel() * state[k].element_size())
-                     for k in keys}))
+            tensors={k: dict(shape=list(stored[k].shape), dtype=_dtype_name(stored[k]),
+                             bytes=stored[k].numel() * stored[k].element_size())
+                     for k in names}))
     return atomic_write_json(folder / INDEX, index)
 
 
@@ -145,10 +221,18 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def _expected_tensors(cfg: ModelConfig) -> dict[str, tuple[list[int], str]]:
-    with torch.device("meta"):  # shapes only, no memory
-        state = CTCModel(cfg).state_dict()
-    return {k: (list(v.shape), _dtype_name(v)) for k, v in state.items()}
+def _expected_tensors(index: dict) -> dict[str, tuple[list[int], str]]:
+    """Stored tensor -> (shape, dtype) that the index's model and quantization need."""
+    model, spec = meta_model(index), _spec(index)
+    out = {}
+    for k, v in model.state_dict().items():
+        if spec is not None and v.ndim >= 2:  # codes, and a scale and zero per row
+            out[k] = (list(v.shape), "uint8")
+            channels = [v.shape[0] if spec.per_channel else 1]
+            out[f"{k}/scale"] = out[f"{k}/zero"] = (channels, "float32")
+        else:
+            out[k] = (list(v.shape), _dtype_name(v))
+    return out
 
 
 def verify_shards(folder: str | os.PathLike, expect: ModelConfig | None = None
@@ -165,12 +249,14 @@ def verify_shards(folder: str | os.PathLike, expect: ModelConfig | None = None
     index = read_index(folder)
     try:
         cfg = ModelConfig(**index["model_config"])
-    except TypeError as exc:
-        raise ShardError(f"{folder / INDEX}: bad model config ({exc})") from exc
+        _spec(index)
+    except (TypeError, ValueError) as exc:
+        raise ShardError(f"{folder / INDEX}: bad model config or quantization "
+                         f"({exc})") from exc
     if expect is not None and cfg != expect:
         raise ShardError(f"{folder / INDEX}: a model of another architecture: {cfg} "
                          f"!= expected {expect}")
-    want = _expected_tensors(cfg)
+    want = _expected_tensors(index)
     seen: dict[str, str] = {}
     for name, part in index["parts"].items():
         path = folder / part["file"]
@@ -217,12 +303,13 @@ def verify_shards(folder: str | os.PathLike, expect: ModelConfig | None = None
 
 def load_part(folder: str | os.PathLike, index: dict, name: str
               ) -> dict[str, torch.Tensor]:
-    """The tensors of one part, read through a memory map of its file."""
+    """The model tensors of one part (dequantized if stored quantized), read
+    through a memory map of its file."""
     from safetensors import safe_open
 
     path = Path(folder) / index["parts"][name]["file"]
     with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
+        return model_tensors({k: f.get_tensor(k) for k in f.keys()}, _spec(index))
 
 
 _ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
@@ -262,8 +349,7 @@ def load_sharded(folder: str | os.PathLike, expect: ModelConfig | None = None
                  ) -> CTCModel:
     """The whole model from its shards (checked first), in eval mode."""
     index = verify_shards(folder, expect)
-    with torch.device("meta"):  # no random initial weights to overwrite
-        model = CTCModel(ModelConfig(**index["model_config"]))
+    model = meta_model(index)  # no random initial weights to overwrite
     state = {}
     for name in index["parts"]:
         state.update(load_part(folder, index, name))
@@ -287,11 +373,10 @@ class OnDemand(nn.Module):
         super().__init__()
         self.folder = Path(folder)
         self.index = verify_shards(folder) if verify else read_index(folder)
-        cfg = ModelConfig(**self.index["model_config"])
-        with torch.device("meta"):
-            self.model = CTCModel(cfg).eval()
+        self.model = meta_model(self.index)
+        self.spec = _spec(self.index)
         self.stages = self.model.stage_prefixes()
-        owner = {k: p for p, part in self.index["parts"].items()
+        owner = {_owner(k): p for p, part in self.index["parts"].items()
                  for k in part["tensors"]}
         # For each stage, the parts it reads; a part is freed after its last stage.
         self.needs = {s: sorted({owner[k] for k in owner if k.startswith(pre)},
@@ -299,19 +384,19 @@ class OnDemand(nn.Module):
                       for s, pre in self.stages.items()}
         self.last_use = {p: s for s, parts in self.needs.items() for p in parts}
         self.events: list[tuple[str, str]] = []
-        self.loaded: set[str] = set()
+        self.loaded: dict[str, int] = {}  # part -> bytes of its loaded tensors
         self.peak_bytes = 0  # most tensor bytes held at once (a logical count)
         self.trace: list[tuple[str, int]] = []  # (stage, bytes held while it runs)
 
     def _load(self, part: str) -> None:
-        tensors = map_part(self.folder, self.index, part)
+        tensors = model_tensors(map_part(self.folder, self.index, part), self.spec)
         self.model.load_state_dict(tensors, strict=False, assign=True)
-        self.loaded.add(part)
+        self.loaded[part] = sum(t.numel() * t.element_size() for t in tensors.values())
         self.events.append(("load", part))
         self.peak_bytes = max(self.peak_bytes, self.held_bytes())
 
     def _free(self, part: str) -> None:
-        for name in self.index["parts"][part]["tensors"]:
+        for name in dict.fromkeys(map(_owner, self.index["parts"][part]["tensors"])):
             module_name, _, attr = name.rpartition(".")
             module = self.model.get_submodule(module_name)
             old = getattr(module, attr)
@@ -319,12 +404,12 @@ class OnDemand(nn.Module):
             # the two kernels round differently (about 1e-6).
             setattr(module, attr, nn.Parameter(torch.empty_like(old, device="meta"),
                                                requires_grad=old.requires_grad))
-        self.loaded.discard(part)
+        del self.loaded[part]
         self.events.append(("free", part))
 
     def held_bytes(self) -> int:
-        """Bytes of the tensors loaded now."""
-        return sum(self.index["parts"][p]["bytes"] for p in self.loaded)
+        """Bytes of the model tensors loaded now (dequantized, for quantized shards)."""
+        return sum(self.loaded.values())
 
     def run_stage(self, stage: str, *args: torch.Tensor):
         """Run one stage with its parts loaded; free the parts it used last."""
@@ -386,15 +471,13 @@ def _peak_child(mode: str, folder: str, inputs: str) -> dict:
     batch = load_file(inputs)
     feats, lengths = batch["feats"], batch["lengths"]
 
-    if mode == "load_model":
-        cfg = ModelConfig(**read_metadata(folder)["model_config"])
-    else:
-        cfg = ModelConfig(**read_index(folder)["model_config"])
+    about = read_metadata(folder) if mode == "load_model" else read_index(folder)
+    cfg = ModelConfig(**about["model_config"])
     with torch.no_grad(), tempfile.TemporaryDirectory() as tiny:
         # One-time costs that are not the model's: PyTorch sets up its kernels for
         # these shapes (random weights, then freed), and every loading path imports
         # its modules (on a tiny model).
-        CTCModel(cfg).eval()(feats, lengths)
+        build_model(asdict(cfg), about.get("low_rank")).eval()(feats, lengths)
         small = CTCModel(replace(cfg, conv_channels=8, rnn_hidden=4))
         write_shards(small, tiny)
         save_model(small, Path(tiny) / "model.safetensors")

@@ -8,6 +8,7 @@ import torch
 
 import course_lib as cl
 from course_lib import pipeline as P
+from course_lib import lowrank
 from course_lib import shards as S
 
 SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=3)
@@ -74,7 +75,7 @@ def test_on_demand_is_exact_and_lazy(model, inputs, tmp_path, split):
         assert torch.equal(out, model(*inputs)[0]) and torch.equal(n, model(*inputs)[1])
     loads = [p for what, p in runner.events if what == "load"]
     assert sorted(loads) == sorted(list(runner.index["parts"]) * 2)
-    assert runner.loaded == set() and runner.held_bytes() == 0  # all freed
+    assert not runner.loaded and runner.held_bytes() == 0  # all freed
     total = sum(p["bytes"] for p in runner.index["parts"].values())
     assert runner.peak_bytes < (0.5 if split == "stages" else 1.0) * total
     if split == "stages":  # each part is loaded just before its stage, freed after
@@ -195,5 +196,70 @@ def test_on_demand_traces_the_bytes_held_per_stage(model, inputs, tmp_path):
     runner = S.OnDemand(tmp_path)
     runner(*inputs)
     assert [stage for stage, _ in runner.trace] == model.stages()
-    sizes = {p: part["bytes"] for p, part in runner.index["parts"].items()}
+    sizes = {p: sum(t["bytes"] for t in part["tensors"].values())  # tensors, no header
+             for p, part in runner.index["parts"].items()}
     assert [held for _, held in runner.trace] == [sizes[s] for s in model.stages()]
+
+
+def test_quantized_shards_give_chapter_3_2s_quantized_model(model, inputs, tmp_path):
+    spec = cl.quantize.ENGINE_SPEC  # int8, per output channel
+    S.write_shards(model, tmp_path / "q", spec=spec)
+    index = S.verify_shards(tmp_path / "q")
+    assert index["quant"]["bits"] == 8
+    # each 2-D+ weight: one byte per code, a float32 scale and zero per row
+    state = model.state_dict()
+    want = sum(t.numel() + 8 * t.shape[0] if t.ndim >= 2 else 4 * t.numel()
+               for t in state.values())
+    held = [t for p in index["parts"].values() for t in p["tensors"].items()]
+    assert sum(info["bytes"] for _, info in held) == want
+    assert dict(held)["rnn.fwd.1.weight_hh_l0"]["dtype"] == "uint8"
+    # the same weights as chapter 3.2's file, loaded whole or on demand
+    ref = cl.quantize.load_quantized(cl.quantize.save_quantized(
+        model, tmp_path / "model.q", spec))
+    loaded = S.load_sharded(tmp_path / "q")
+    for k, v in ref.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    with torch.no_grad():
+        want_out = ref(*inputs)[0]
+    runner = S.OnDemand(tmp_path / "q")
+    assert torch.equal(runner(*inputs)[0], want_out)
+    assert not torch.equal(want_out, model(*inputs)[0])  # quantized: not the float model
+    assert runner.peak_bytes == max(  # held: the dequantized float32 weights
+        4 * sum(state[k].numel() for k in state if k.startswith(pre))
+        for pre in model.stage_prefixes().values())
+
+
+def test_an_index_that_lost_its_quantization_is_refused(model, tmp_path):
+    S.write_shards(model, tmp_path, spec=cl.quantize.ENGINE_SPEC)
+    index = json.loads((tmp_path / S.INDEX).read_text())
+    index["quant"] = None
+    (tmp_path / S.INDEX).write_text(json.dumps(index))
+    with pytest.raises(S.ShardError, match="does not have"):
+        S.OnDemand(tmp_path)
+    with pytest.raises(ValueError, match="at most 8 bits"):
+        S.write_shards(model, tmp_path / "x", spec=cl.quantize.QuantSpec(bits=12))
+
+
+def test_low_rank_and_quantized_shards_run_on_demand_and_as_a_pipeline(model, inputs,
+                                                                       tmp_path):
+    factored = lowrank.factorize(model, {"conv1": 4, "rnn1": 6}).eval()
+    S.write_shards(factored, tmp_path / "lr")
+    index = S.verify_shards(tmp_path / "lr")
+    assert index["low_rank"] == {"conv1": 4, "rnn1": 6}
+    assert "rnn.proj.1.weight" in index["parts"]["rnn1"]["tensors"]
+    with torch.no_grad():
+        want, want_n = factored(*inputs)
+    assert torch.equal(S.OnDemand(tmp_path / "lr")(*inputs)[0], want)
+    assert torch.equal(S.load_sharded(tmp_path / "lr")(*inputs)[0], want)
+    # both at once, across two processes; each rank runs on one thread, and the
+    # low-rank layers' sums come out in another order on two (about 5e-7)
+    S.write_shards(factored, tmp_path / "lrq", spec=cl.quantize.ENGINE_SPEC)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            ref = S.load_sharded(tmp_path / "lrq")(*inputs)
+    finally:
+        torch.set_num_threads(threads)
+    log_probs, lengths, _ = P.run_pipeline(tmp_path / "lrq", *inputs, world=2)
+    assert torch.equal(log_probs, ref[0]) and torch.equal(lengths, want_n)
