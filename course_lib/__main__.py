@@ -28,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
     d.add_argument("--method", default="all",
-                   help="ctc, frame, sequence, frame+sequence or all (default)")
+                   help="ctc, frame, sequence, frame+sequence or all (default); "
+                        "long: chapter 4's student (sequence, 12,000 steps)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
     for name, text in (
             ("prune-neurons", "shrink the baseline by neuron pruning (chapter 3.4)"),
-            ("deep-compress", "prune 90 %%, share and Huffman-code the baseline (ch. 4)"),
+            ("deep-compress", "prune 90 %%, share and Huffman-code the baseline, and "
+                              "share and code the distilled student (ch. 4)"),
             ("lowrank", "factorize and fine-tune the baseline (ch. 5)")):
         sub.add_parser(name, help=text).add_argument(
             "--ship", action="store_true",
@@ -117,11 +119,25 @@ def main(argv: list[str] | None = None) -> int:
                 from .pruning import SHIPPED as PRUNED, long_pruned_baseline
 
                 print(f"shipped copy: {atomic_copy(long_pruned_baseline()[1], PRUNED)}")
+        if args.cmd == "deep-compress":  # the student route too
+            model, path, history = deepcomp.deep_compressed_student(allow_shipped=False)
+            print(f"student route: {count_params(model):,} parameters, dev WER "
+                  f"{100 * history[-1]['dev_wer']:.2f} %: {path}")
+            if args.ship:
+                print(f"shipped copy: {atomic_copy(path, deepcomp.STUDENT_SHIPPED)}")
         return 0
     if args.cmd == "distill":
         from .distill import METHODS, DistillConfig, distilled_student, shipped_path
         from .utils import atomic_copy
 
+        if args.method == "long":  # chapter 4's student
+            from .distill import LONG_SHIPPED, long_student
+
+            _, path, history = long_student(allow_shipped=False)
+            print(f"long: dev WER {100 * history[-1]['dev_wer']:.2f} %: {path}")
+            if args.ship:
+                print(f"shipped copy: {atomic_copy(path, LONG_SHIPPED)}")
+            return 0
         methods = METHODS if args.method == "all" else (args.method,)
         for method in methods:
             _, path, history = distilled_student(DistillConfig(method),

@@ -26,9 +26,10 @@ def table(latency: dict[str, Latency], reference: str = "baseline") -> str:
 
 def package_models(progress: bool = False) -> dict[str, torch.nn.Module]:
     """Every model the package can give without training: the baseline and the
-    shipped results of chapters 3.3, 3.4, 4 and 5, each also on int8 kernels."""
+    shipped results of chapters 3.3, 3.4, 4 (both routes) and 5, each also on int8
+    kernels."""
     from .baseline import load_baseline
-    from .deepcomp import deep_compressed_baseline
+    from .deepcomp import deep_compressed_baseline, deep_compressed_student
     from .distill import DistillConfig, distilled_student
     from .lowrank import lowrank_baseline
     from .neurons import neuron_pruned_baseline
@@ -40,6 +41,7 @@ def package_models(progress: bool = False) -> dict[str, torch.nn.Module]:
     models["neuron-pruned"] = neuron_pruned_baseline(progress=progress)[0]
     models["low-rank"] = lowrank_baseline(progress=progress)[0]
     models["deep-compressed (decoded)"] = deep_compressed_baseline(progress=progress)[0]
+    models["student route (decoded)"] = deep_compressed_student(progress=progress)[0]
     for name in list(models):
         models[f"{name} + int8"] = int8_engine(models[name])
     return models
@@ -61,7 +63,7 @@ def run(n: int = 24, rounds: int = 3, onnx: bool = True) -> str:
         from .export import OnnxModel, export_onnx
 
         tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
-        for name in ("baseline", "deep-compressed (decoded)"):
+        for name in ("baseline", "student route (decoded)"):
             models[f"{name}, ONNX Runtime"] = OnnxModel(
                 export_onnx(models[name], tmp / f"{len(models)}.onnx"))
     recognizers = {name: (lambda w, m=m: snap_to_vocabulary(recognize(m, w), vocab))

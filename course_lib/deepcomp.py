@@ -11,6 +11,8 @@ The three stages compose because each removes a different redundancy:
 3. Huffman coding (chapter 5) codes the gap stream and the index stream with
    codes fitted to their frequencies.
 Biases and normalization parameters are stored as they are (float16 or float32).
+A matrix with no zero (a dense model whose weights were shared, chapter 4's
+student route) stores no positions at all, only its codebook indices.
 """
 
 from __future__ import annotations
@@ -88,18 +90,23 @@ def _streams(model: nn.Module, gap_bits: int
     """Layout, codebooks, and the gap and index streams of every 2-D+ weight."""
     from .sparse_io import relative_entries
 
-    layout, books, gaps, symbols = {}, {}, [], []
+    layout, books, gaps, symbols = {}, {}, [np.zeros(0, np.int64)], []
     for name, w in model.state_dict().items():
         if w.ndim < 2:
             continue
         flat = w.detach().float().reshape(-1).numpy()
         pos = np.flatnonzero(flat)
         book, idx = np.unique(flat[pos], return_inverse=True)  # the shared values
+        books[f"{name}/codebook"] = torch.from_numpy(book.astype(np.float32))
+        if len(pos) == flat.size:  # no zero: every position is implied
+            layout[name] = dict(shape=list(w.shape), entries=len(pos), k=len(book),
+                                dense=True)
+            symbols.append(idx.astype(np.int64))
+            continue
         codes, last = relative_entries(pos, gap_bits)
         sym = np.full(len(codes), len(book), dtype=np.int64)  # fillers: the last symbol
         sym[last] = idx
         layout[name] = dict(shape=list(w.shape), entries=len(codes), k=len(book))
-        books[f"{name}/codebook"] = torch.from_numpy(book.astype(np.float32))
         gaps.append(codes)
         symbols.append(sym)
     return layout, books, np.concatenate(gaps), np.concatenate(symbols)
@@ -133,7 +140,8 @@ def save_deep(model: nn.Module, path: str | os.PathLike, gap_bits: int = 5,
                                                      ).contiguous()
             layout[name] = dict(shape=list(w.shape))
     if huffman:
-        tensors.update(stream_tensors(encode(gaps), "gaps"))
+        if len(gaps):  # none when every matrix is dense
+            tensors.update(stream_tensors(encode(gaps), "gaps"))
         tensors.update(stream_tensors(encode(symbols), "symbols"))
     else:
         tensors["gaps/packed"] = torch.from_numpy(pack_bits(gaps, gap_bits))
@@ -156,22 +164,37 @@ def load_deep(path: str | os.PathLike) -> nn.Module:
                         json.loads(meta.get("low_rank", "null")))
     gap_bits, sym_bits = int(meta["gap_bits"]), int(meta["sym_bits"])
     n = sum(v.get("entries", 0) for v in layout.values())
+    n_gaps = sum(v.get("entries", 0) for v in layout.values() if not v.get("dense"))
     if json.loads(meta["huffman"]):
-        gaps = decode(tensors_stream(tensors, "gaps"))
+        gaps = (decode(tensors_stream(tensors, "gaps")) if n_gaps
+                else np.zeros(0, np.int64))
         symbols = decode(tensors_stream(tensors, "symbols"))
     else:
-        gaps = unpack_bits(tensors["gaps/packed"].numpy(), gap_bits, n).astype(np.int64)
+        gaps = unpack_bits(tensors["gaps/packed"].numpy(), gap_bits, n_gaps
+                           ).astype(np.int64)
         symbols = unpack_bits(tensors["symbols/packed"].numpy(), sym_bits, n
                               ).astype(np.int64)
-    state, start = {}, 0
+    if len(gaps) != n_gaps or len(symbols) != n:
+        raise ValueError(f"{path}: {len(gaps)} gaps and {len(symbols)} indices, the "
+                         f"layout needs {n_gaps} and {n}")
+    state, start, gap_start = {}, 0, 0
     for name, info in layout.items():
         shape = tuple(info["shape"])
         if "entries" not in info:
             state[name] = tensors[f"{name}/dense"].float().view(shape)
             continue
         end = start + info["entries"]
-        g, s = gaps[start:end], symbols[start:end]
+        s = symbols[start:end]
         start = end
+        if info.get("dense"):  # every position, in order
+            if int(np.prod(shape)) != len(s) or (len(s) and s.max() >= info["k"]):
+                raise ValueError(f"{path}: the indices of {name} do not fit its "
+                                 "shape and codebook")
+            book = tensors[f"{name}/codebook"].numpy()
+            state[name] = torch.from_numpy(book[s].astype(np.float32)).view(shape)
+            continue
+        g = gaps[gap_start:gap_start + info["entries"]]
+        gap_start += info["entries"]
         pos = np.cumsum(g + 1) - 1
         real = s < info["k"]  # fillers carry the symbol k
         flat = np.zeros(int(np.prod(shape)), dtype=np.float32)
@@ -223,25 +246,77 @@ def deep_compressed_baseline(cfg: DeepConfig = DeepConfig(), eval_every: int = 2
 
     Cached by the baseline's sha256 and the configuration; the package carries the
     default result (`python -m course_lib deep-compress --ship`: the pruning run,
-    about a quarter of an hour on 2 cores, then the sharing), used only when its
+    over half an hour on 2 cores, then the sharing), used only when its
     recorded key equals this call's. History: sparsity and dev WER during pruning,
     then dev WER while the centroids are fine-tuned (entries with "stage": "share").
     """
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
-    from .distill import DistillLoss
+    from .baseline import baseline_path
     from .models import cached_or_shipped
     from .pruning import long_pruned_baseline
-    from .train import featurize, finetune
-    from .utils import cache_dir, sha256_file
+    from .utils import cache_dir
 
     base = baseline_path(progress)
     key = result_key(cfg, base)
     path = cache_dir() / "models" / f"deepcomp-{key}" / "model.dc"
     if cached_or_shipped(path, SHIPPED if allow_shipped else None, key, PLAIN):
         return load_deep(path), path, _meta(path)["history"]
-    teacher = load_baseline(progress)
     model, _, history = long_pruned_baseline(progress)  # 3.1's method, longer
+    return _share_and_save(model, cfg, path, history, eval_every, progress,
+                           result_key=key)
+
+
+STUDENT_SHIPPED = Path(__file__).parent / "artifacts" / "student-deep.dc"
+# The student route fine-tunes its centroids on plain CTC (alpha = 0): the
+# sequence-level student places its characters a frame earlier than the teacher
+# (chapter 3.3), and a frame-level KL term would pull its alignment apart.
+STUDENT_DEEP = DeepConfig(alpha=0.0, share=FinetuneConfig(steps=400, lr=1e-3, seed=1))
+
+
+def student_key(cfg: DeepConfig, baseline_file: Path, student_file: Path) -> str:
+    """Hash of everything the student route depends on (both model files included)."""
+    from .utils import config_hash, sha256_file
+
+    return config_hash(dict(baseline=sha256_file(baseline_file), deep=asdict(cfg),
+                            student=sha256_file(student_file)))
+
+
+def deep_compressed_student(cfg: DeepConfig = STUDENT_DEEP, eval_every: int = 250,
+                            progress: bool = True, allow_shipped: bool = True
+                            ) -> tuple[nn.Module, Path, list[dict]]:
+    """Chapter 4's student route: the long-trained sequence-level student
+    (`distill.long_student`), its weights shared (k values per matrix, centroids
+    fine-tuned) and Huffman-coded, unpruned, so the file stores no positions.
+
+    Cached and shipped like `deep_compressed_baseline` (`python -m course_lib
+    deep-compress --ship` makes both). History: dev WER while the centroids train.
+    """
+    from .baseline import baseline_path
+    from .distill import long_student
+    from .models import cached_or_shipped
+    from .utils import cache_dir, sha256_file
+
+    base = baseline_path(progress)
+    student, student_file, _ = long_student(progress)
+    key = student_key(cfg, base, student_file)
+    path = cache_dir() / "models" / f"student-deep-{key}" / "model.dc"
+    if cached_or_shipped(path, STUDENT_SHIPPED if allow_shipped else None, key, PLAIN):
+        return load_deep(path), path, _meta(path)["history"]
+    return _share_and_save(student, cfg, path, [], eval_every, progress,
+                           result_key=key, student_sha256=sha256_file(student_file))
+
+
+def _share_and_save(model: nn.Module, cfg: DeepConfig, path: Path, history: list[dict],
+                    eval_every: int, progress: bool, **meta: object
+                    ) -> tuple[nn.Module, Path, list[dict]]:
+    """Share k values per matrix, fine-tune the centroids with the baseline as
+    teacher, bake, and save Huffman-coded; the loaded model, its path, the history."""
+    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
+    from .data import build_corpus
+    from .distill import DistillLoss
+    from .train import featurize, finetune
+    from .utils import sha256_file
+
+    teacher = load_baseline(progress)
     examples = featurize(build_corpus(CORPUS, splits=("train",), progress=progress),
                          "train", progress=progress)
     t0 = time.perf_counter()
@@ -254,9 +329,10 @@ def deep_compressed_baseline(cfg: DeepConfig = DeepConfig(), eval_every: int = 2
     for h in shared:
         h["stage"] = "share"
     bake(model)
-    save_deep(model, path, cfg.gap_bits, True, cfg.dense_dtype, result_key=key,
+    save_deep(model, path, cfg.gap_bits, True, cfg.dense_dtype,
               history=history + shared, seconds=round(time.perf_counter() - t0, 1),
-              baseline_sha256=sha256_file(base), config=asdict(cfg))
+              baseline_sha256=sha256_file(baseline_path(progress)), config=asdict(cfg),
+              **meta)
     return load_deep(path), path, history + shared
 
 

@@ -186,6 +186,19 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
     return student, history
 
 
+# Chapter 4's student: the sequence-level method, trained three times as long.
+LONG = DistillConfig("sequence", train=replace(DistillConfig().train, steps=12000))
+LONG_SHIPPED = Path(__file__).parent / "artifacts" / "student-sequence-long.safetensors"
+
+
+def long_student(progress: bool = True, allow_shipped: bool = True
+                 ) -> tuple[CTCModel, Path, list[dict]]:
+    """`distilled_student(LONG)`: the sequence-level student after 12,000 steps
+    (about half an hour on 2 cores), shipped; chapter 4 compresses it."""
+    return distilled_student(LONG, progress=progress, allow_shipped=allow_shipped,
+                             shipped=LONG_SHIPPED)
+
+
 def shipped_path(method: str) -> Path:
     """Where the package carries the trained student of `method` (chapter 3.3)."""
     name = method.replace("+", "-")
@@ -205,7 +218,8 @@ def student_key(cfg: DistillConfig, train_limit: int | None, eval_every: int,
 
 def distilled_student(cfg: DistillConfig = DistillConfig(),
                       train_limit: int | None = None, eval_every: int = 250,
-                      progress: bool = True, allow_shipped: bool = True
+                      progress: bool = True, allow_shipped: bool = True,
+                      shipped: Path | None = None
                       ) -> tuple[CTCModel, Path, list[dict]]:
     """The student trained by `cfg` from the cached baseline as teacher (3.3).
 
@@ -224,7 +238,8 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     base = baseline_path(progress)
     key = student_key(cfg, train_limit, eval_every, base)
     path = cache_dir() / "models" / f"student-{key}" / "model.safetensors"
-    if cached_or_shipped(path, shipped_path(cfg.method) if allow_shipped else None, key):
+    shipped = shipped or shipped_path(cfg.method)  # LONG_SHIPPED for `long_student`
+    if cached_or_shipped(path, shipped if allow_shipped else None, key):
         return load_model(path), path, read_metadata(path)["history"]
     teacher = load_baseline(progress)
     corpus = build_corpus(CORPUS, splits=("train",), progress=progress)

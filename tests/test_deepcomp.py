@@ -71,6 +71,37 @@ def test_float16_dense_parts_and_a_smaller_huffman_file(tmp_path):
         assert (a - b).abs().max().item() <= tol, k
 
 
+@pytest.mark.parametrize("huffman", [True, False])
+def test_a_dense_shared_model_stores_no_positions(tmp_path, huffman):
+    torch.manual_seed(0)
+    m = cl.CTCModel(SMALL).eval()
+    D.share_pruned_weights(m, 8)  # no zero anywhere: every weight is kept
+    D.bake(m)
+    path = D.save_deep(m, tmp_path / "d.dc", huffman=huffman, dense_dtype="float32")
+    back = D.load_deep(path).state_dict()
+    for k, a in m.state_dict().items():
+        assert torch.equal(a, back[k]), k
+    tensors, meta = cl.sparse_io.read_container(path, D.FORMAT)
+    assert not any(k.startswith("gaps/") and v.numel() for k, v in tensors.items())
+    # one stored index per weight, nothing for positions: k = 8 values take 3 bits
+    # (Huffman) or a 4-bit field (log2(k + 1): one code is reserved for fillers)
+    n = sum(w.numel() for w in m.state_dict().values() if w.ndim >= 2)
+    data = tensors["symbols/data" if huffman else "symbols/packed"]
+    assert 8 * data.numel() <= (3 if huffman else 4) * n + 8
+    # a mixed model: sparse and dense matrices in one file
+    torch.manual_seed(0)
+    mixed = cl.CTCModel(SMALL).eval()
+    pruning.prune_oneshot(mixed, 0.8, "layer")
+    with torch.no_grad():
+        mixed.head.weight.normal_()  # the head dense again
+    D.share_pruned_weights(mixed, 4)
+    D.bake(mixed)
+    back = D.load_deep(D.save_deep(mixed, tmp_path / "x.dc", huffman=huffman,
+                                   dense_dtype="float32")).state_dict()
+    for k, a in mixed.state_dict().items():
+        assert torch.equal(a, back[k]), k
+
+
 def test_bad_input_is_refused(tmp_path):
     m = pruned_shared()
     with pytest.raises(ValueError, match="bake"):
@@ -118,3 +149,36 @@ def test_the_shipped_result_is_copied_into_the_cache(cache):
     model, path, history = D.deep_compressed_baseline(progress=False)
     assert path.read_bytes() == D.SHIPPED.read_bytes()
     assert [h.get("stage") for h in history][-1] == "share"
+
+
+def test_the_shipped_student_route_matches_its_student_and_the_defaults():
+    from course_lib import baseline, distill
+
+    assert distill.LONG_SHIPPED.exists() and D.STUDENT_SHIPPED.exists(), \
+        "run `python -m course_lib distill --method long --ship` and `deep-compress`"
+    long_key = distill.student_key(distill.LONG, None, 250, baseline.SHIPPED)
+    assert cl.models.read_metadata(distill.LONG_SHIPPED)["result_key"] == long_key, (
+        "the shipped long student was made from another baseline or recipe: remake it "
+        "with `python -m course_lib distill --method long --ship`")
+    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, distill.LONG_SHIPPED)
+    assert D._meta(D.STUDENT_SHIPPED)["result_key"] == want, (
+        "the shipped student route was made from another student or recipe: remake "
+        "it with `python -m course_lib deep-compress --ship`")
+    model = D.load_deep(D.STUDENT_SHIPPED)
+    assert model.cfg == distill.STUDENT
+    tensors, meta = cl.sparse_io.read_container(D.STUDENT_SHIPPED, D.FORMAT)
+    assert "gaps/data" not in tensors  # unpruned: no positions stored
+    for name, w in model.state_dict().items():  # at most k values per matrix
+        if w.ndim >= 2:
+            assert torch.unique(w).numel() <= D.STUDENT_DEEP.k, name
+
+
+def test_the_shipped_student_route_is_copied_into_the_cache(cache):
+    from course_lib import baseline, distill
+
+    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, distill.LONG_SHIPPED)
+    if D._meta(D.STUDENT_SHIPPED).get("result_key") != want:  # never train in a test
+        pytest.fail("the shipped student route is stale (see the test above)")
+    model, path, history = D.deep_compressed_student(progress=False)
+    assert path.read_bytes() == D.STUDENT_SHIPPED.read_bytes()
+    assert history[0]["step"] == 0 and history[-1]["stage"] == "share"
