@@ -308,8 +308,9 @@ def deep_compressed_student(cfg: DeepConfig = STUDENT_DEEP, eval_every: int = 25
 def _share_and_save(model: nn.Module, cfg: DeepConfig, path: Path, history: list[dict],
                     eval_every: int, progress: bool, **meta: object
                     ) -> tuple[nn.Module, Path, list[dict]]:
-    """Share k values per matrix, fine-tune the centroids with the baseline as
-    teacher, bake, and save Huffman-coded; the loaded model, its path, the history."""
+    """Share k values per matrix, fine-tune the centroids (CTC mixed with KL to the
+    baseline, weight `cfg.alpha`), bake, and save Huffman-coded; the loaded model,
+    its path, the history."""
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
     from .distill import DistillLoss

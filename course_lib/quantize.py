@@ -95,6 +95,19 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor
     return scale * (q.float() - zero)
 
 
+def dequantize_codes(codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor,
+                     spec: QuantSpec) -> torch.Tensor:
+    """Stored codes q - qmin (any integer dtype) -> float32 ŵ = s (q - z), with one
+    scale and zero per row (`spec.per_channel`) or one for the whole tensor.
+
+    `dequantize`'s operations, done in place on one float32 copy: small integers
+    are exact in float32, so the result is the same (chapters 3.2 and 3.5).
+    """
+    rows = (codes.shape[0],) + (1,) * (codes.ndim - 1) if spec.per_channel else ()
+    w = codes.to(torch.float32).add_(spec.qmin)
+    return w.sub_(zero.view(rows)).mul_(scale.view(rows))
+
+
 def fake_quantize(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
     """Quantize and dequantize: the float values an integer model really computes with."""
     scale, zero = qparams(w, spec)
@@ -279,10 +292,8 @@ def load_quantized(path) -> torch.nn.Module:
             codes = coded[name]
         else:
             codes = unpack_bits(tensors[f"{name}/codes"].numpy(), spec.bits, n)
-        q = torch.from_numpy(codes.astype(np.int64)).view(shape) + spec.qmin
-        bshape = (shape[0],) + (1,) * (len(shape) - 1) if spec.per_channel else ()
-        return dequantize(q, tensors[f"{name}/scale"].view(bshape),
-                          tensors[f"{name}/zero"].view(bshape))
+        return dequantize_codes(torch.from_numpy(codes).view(shape),
+                                tensors[f"{name}/scale"], tensors[f"{name}/zero"], spec)
 
     return _load_model(path, QFORMAT, decode)
 

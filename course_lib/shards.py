@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .models import CTCModel, ModelConfig, build_model
-from .quantize import QuantSpec, weight_codes
+from .quantize import QuantSpec, dequantize_codes, weight_codes
 from .utils import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 
 FORMAT = "course_lib.shards/1"
@@ -125,13 +125,9 @@ def model_tensors(stored: dict[str, torch.Tensor], spec: QuantSpec | None
     for name, t in stored.items():
         if name.endswith(("/scale", "/zero")):
             continue
-        if f"{name}/scale" in stored:
-            bshape = (t.shape[0],) + (1,) * (t.ndim - 1) if spec.per_channel else ()
-            # quantize.dequantize's operations, in place: one float32 copy and no
-            # int64 one (small integers are exact in float32, so the result is too)
-            t = t.to(torch.float32).add_(spec.qmin)
-            t.sub_(stored[f"{name}/zero"].view(bshape))
-            t.mul_(stored[f"{name}/scale"].view(bshape))
+        if f"{name}/scale" in stored:  # one float32 copy, no int64 one
+            t = dequantize_codes(t, stored[f"{name}/scale"], stored[f"{name}/zero"],
+                                 spec)
         out[name] = t
     return out
 
