@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
     d.add_argument("--method", default="all",
-                   help="ctc, frame, sequence, frame+sequence or all (default); "
-                        "long: chapter 4's student (sequence, 12,000 steps)")
+                   help="ctc, frame, sequence, frame+sequence or all (default)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
     for name, text in (
@@ -130,14 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         from .distill import METHODS, DistillConfig, distilled_student, shipped_path
         from .utils import atomic_copy
 
-        if args.method == "long":  # chapter 4's student
-            from .distill import LONG_SHIPPED, long_student
-
-            _, path, history = long_student(allow_shipped=False)
-            print(f"long: dev WER {100 * history[-1]['dev_wer']:.2f} %: {path}")
-            if args.ship:
-                print(f"shipped copy: {atomic_copy(path, LONG_SHIPPED)}")
-            return 0
         methods = METHODS if args.method == "all" else (args.method,)
         for method in methods:
             _, path, history = distilled_student(DistillConfig(method),

@@ -283,20 +283,21 @@ def student_key(cfg: DeepConfig, baseline_file: Path, student_file: Path) -> str
 def deep_compressed_student(cfg: DeepConfig = STUDENT_DEEP, eval_every: int = 250,
                             progress: bool = True, allow_shipped: bool = True
                             ) -> tuple[nn.Module, Path, list[dict]]:
-    """Chapter 4's student route: the long-trained sequence-level student
-    (`distill.long_student`), its weights shared (k values per matrix, centroids
+    """Chapter 4's student route: chapter 3.3's sequence-level student
+    (`distill.distilled_student`), its weights shared (k values per matrix, centroids
     fine-tuned) and Huffman-coded, unpruned, so the file stores no positions.
 
     Cached and shipped like `deep_compressed_baseline` (`python -m course_lib
     deep-compress --ship` makes both). History: dev WER while the centroids train.
     """
     from .baseline import baseline_path
-    from .distill import long_student
+    from .distill import DistillConfig, distilled_student
     from .models import cached_or_shipped
     from .utils import cache_dir, sha256_file
 
     base = baseline_path(progress)
-    student, student_file, _ = long_student(progress)
+    student, student_file, _ = distilled_student(DistillConfig("sequence"),
+                                                 progress=progress)
     key = student_key(cfg, base, student_file)
     path = cache_dir() / "models" / f"student-deep-{key}" / "model.dc"
     if cached_or_shipped(path, STUDENT_SHIPPED if allow_shipped else None, key, PLAIN):

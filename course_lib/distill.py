@@ -91,7 +91,7 @@ class DistillConfig:
     extra: int = 10000  # unlabelled utterances (train voices, another seed)
     extra_seed: int = 4321
     train: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(
-        steps=4000, lr=3e-3, warmup=0.05, weight_decay=1e-2))
+        steps=12000, lr=3e-3, warmup=0.05, weight_decay=1e-2))
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -186,19 +186,6 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
     return student, history
 
 
-# Chapter 4's student: the sequence-level method, trained three times as long.
-LONG = DistillConfig("sequence", train=replace(DistillConfig().train, steps=12000))
-LONG_SHIPPED = Path(__file__).parent / "artifacts" / "student-sequence-long.safetensors"
-
-
-def long_student(progress: bool = True, allow_shipped: bool = True
-                 ) -> tuple[CTCModel, Path, list[dict]]:
-    """`distilled_student(LONG)`: the sequence-level student after 12,000 steps
-    (about half an hour on 2 cores), shipped; chapter 4 compresses it."""
-    return distilled_student(LONG, progress=progress, allow_shipped=allow_shipped,
-                             shipped=LONG_SHIPPED)
-
-
 def shipped_path(method: str) -> Path:
     """Where the package carries the trained student of `method` (chapter 3.3)."""
     name = method.replace("+", "-")
@@ -218,16 +205,15 @@ def student_key(cfg: DistillConfig, train_limit: int | None, eval_every: int,
 
 def distilled_student(cfg: DistillConfig = DistillConfig(),
                       train_limit: int | None = None, eval_every: int = 250,
-                      progress: bool = True, allow_shipped: bool = True,
-                      shipped: Path | None = None
+                      progress: bool = True, allow_shipped: bool = True
                       ) -> tuple[CTCModel, Path, list[dict]]:
     """The student trained by `cfg` from the cached baseline as teacher (3.3).
 
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
-    `python -m course_lib distill --ship`, 10 to 20 minutes per method on 2
-    cores, featurizing included); it is used only when its recorded key equals this
-    call's. The history holds the dev WER every `eval_every` steps.
+    `python -m course_lib distill --ship`, half an hour to an hour per method on 2
+    cores); it is used only when its recorded key equals this call's. The history
+    holds the dev WER every `eval_every` steps.
     """
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
@@ -238,8 +224,8 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     base = baseline_path(progress)
     key = student_key(cfg, train_limit, eval_every, base)
     path = cache_dir() / "models" / f"student-{key}" / "model.safetensors"
-    shipped = shipped or shipped_path(cfg.method)  # LONG_SHIPPED for `long_student`
-    if cached_or_shipped(path, shipped if allow_shipped else None, key):
+    shipped = shipped_path(cfg.method) if allow_shipped else None
+    if cached_or_shipped(path, shipped, key):
         return load_model(path), path, read_metadata(path)["history"]
     teacher = load_baseline(progress)
     corpus = build_corpus(CORPUS, splits=("train",), progress=progress)

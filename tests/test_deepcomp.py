@@ -154,13 +154,9 @@ def test_the_shipped_result_is_copied_into_the_cache(cache):
 def test_the_shipped_student_route_matches_its_student_and_the_defaults():
     from course_lib import baseline, distill
 
-    assert distill.LONG_SHIPPED.exists() and D.STUDENT_SHIPPED.exists(), \
-        "run `python -m course_lib distill --method long --ship` and `deep-compress`"
-    long_key = distill.student_key(distill.LONG, None, 250, baseline.SHIPPED)
-    assert cl.models.read_metadata(distill.LONG_SHIPPED)["result_key"] == long_key, (
-        "the shipped long student was made from another baseline or recipe: remake it "
-        "with `python -m course_lib distill --method long --ship`")
-    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, distill.LONG_SHIPPED)
+    student = distill.shipped_path("sequence")  # test_distill checks its own key
+    assert D.STUDENT_SHIPPED.exists(), "run `python -m course_lib deep-compress --ship`"
+    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, student)
     assert D._meta(D.STUDENT_SHIPPED)["result_key"] == want, (
         "the shipped student route was made from another student or recipe: remake "
         "it with `python -m course_lib deep-compress --ship`")
@@ -176,7 +172,8 @@ def test_the_shipped_student_route_matches_its_student_and_the_defaults():
 def test_the_shipped_student_route_is_copied_into_the_cache(cache):
     from course_lib import baseline, distill
 
-    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, distill.LONG_SHIPPED)
+    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED,
+                         distill.shipped_path("sequence"))
     if D._meta(D.STUDENT_SHIPPED).get("result_key") != want:  # never train in a test
         pytest.fail("the shipped student route is stale (see the test above)")
     model, path, history = D.deep_compressed_student(progress=False)

@@ -32,6 +32,25 @@ def test_bootstrap_ci():
     assert lo0 == hi0 == 0.0
 
 
+def test_paired_bootstrap():
+    words = np.array([4, 5, 6, 3, 2] * 40)
+    b = np.array([1, 0, 2, 0, 1] * 40)
+    same = cl.paired_bootstrap(b, b, words)
+    assert same == dict(delta=0.0, lo=0.0, hi=0.0, p_better=0.0)
+    a = b.copy()
+    a[::20] -= 1  # a fixes one error in every 20th utterance, and breaks nothing
+    out = cl.paired_bootstrap(a, b, words)
+    assert out["delta"] == pytest.approx(-10 / words.sum())
+    assert out["lo"] <= out["delta"] <= out["hi"] <= 0 and out["p_better"] > 0.95
+    # the pairing is the point: unpaired intervals of a and b overlap
+    assert cl.bootstrap_wer_ci(a, words)[1] > cl.bootstrap_wer_ci(b, words)[0]
+    flipped = cl.paired_bootstrap(b, a, words)
+    assert flipped["delta"] == -out["delta"] and flipped["p_better"] == 0.0
+    assert flipped["lo"] == -out["hi"]
+    with pytest.raises(ValueError, match="one row per utterance"):
+        cl.paired_bootstrap(a[:3], b, words)
+
+
 def test_metric_input_errors():
     with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
         cl.error_rates(["a", "b"], ["a"])
