@@ -72,8 +72,8 @@ def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarr
 
     Each resample draws utterances, not systems, so both systems are scored on the
     same draw and the utterances' difficulty cancels (Bisani and Ney, 2004): the
-    interval is much narrower than two separate intervals suggest. `p_better` is
-    the share of resamples in which a has fewer errors than b.
+    interval is usually narrower than the two separate intervals suggest.
+    `p_better` is the share of resamples in which a has fewer errors than b.
     """
     if not len(errors_a) == len(errors_b) == len(words):
         raise ValueError(f"paired_bootstrap needs one row per utterance for both "
