@@ -211,7 +211,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
 
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
-    `python -m course_lib distill --ship`, half an hour to an hour per method on 2
+    `python -m course_lib distill --ship`, 30 to 45 minutes per method on 2
     cores); it is used only when its recorded key equals this call's. The history
     holds the dev WER every `eval_every` steps.
     """
