@@ -56,13 +56,17 @@ def _resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap `values`."""
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
 def bootstrap_wer_ci(errors: np.ndarray, words: np.ndarray, n_boot: int = 1000,
                      seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of corpus WER = sum(errors)/sum(words) over utterances."""
     idx = _resamples(len(errors), n_boot, seed)
-    wers = errors[idx].sum(1) / words[idx].sum(1)
-    lo, hi = np.quantile(wers, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return _interval(errors[idx].sum(1) / words[idx].sum(1), level)
 
 
 def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarray,
@@ -81,9 +85,9 @@ def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarr
                          f"{len(words)} word counts")
     idx = _resamples(len(words), n_boot, seed)
     deltas = (errors_a[idx].sum(1) - errors_b[idx].sum(1)) / words[idx].sum(1)
-    lo, hi = np.quantile(deltas, [(1 - level) / 2, 1 - (1 - level) / 2])
+    lo, hi = _interval(deltas, level)
     return dict(delta=float((errors_a.sum() - errors_b.sum()) / words.sum()),
-                lo=float(lo), hi=float(hi), p_better=float((deltas < 0).mean()))
+                lo=lo, hi=hi, p_better=float((deltas < 0).mean()))
 
 
 def count_nonzero(model: torch.nn.Module) -> int:
