@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
     d.add_argument("--method", default="all",
                    help="ctc, frame, sequence, frame+sequence or all (default)")
+    d.add_argument("--labelled", type=int, default=None, metavar="N",
+                   help="learn from the first N transcripts only (chapter 3.3.5 ships "
+                        "N=2000 for ctc and sequence)")
     d.add_argument("--ship", action="store_true",
                    help="also copy them to course_lib/artifacts/ (for maintainers)")
     for name, text in (
@@ -132,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         methods = METHODS if args.method == "all" else (args.method,)
         for method in methods:
             _, path, history = distilled_student(DistillConfig(method),
+                                                 train_limit=args.labelled,
                                                  allow_shipped=False)
             print(f"{method}: dev WER {100 * history[-1]['dev_wer']:.2f} %: {path}",
                   flush=True)
             if args.ship:
-                print(f"shipped copy: {atomic_copy(path, shipped_path(method))}")
+                ship = shipped_path(method, args.labelled)
+                print(f"shipped copy: {atomic_copy(path, ship)}")
         return 0
     if args.cmd == "bench-int8":
         from .baseline import latency_waves, load_baseline

@@ -71,6 +71,10 @@ class DistillLoss:
 # per direction, which is what bounds CPU latency (chapter 3.4 measured it).
 STUDENT = ModelConfig(conv_channels=128, rnn_hidden=96, rnn_layers=2)
 METHODS = ("ctc", "frame", "sequence", "frame+sequence")
+# Chapter 3.3.5 repeats the comparison with only the first SCARCE transcripts: the
+# case sequence-level KD is made for (a teacher, few labels, much unlabelled audio).
+SCARCE = 2000
+SCARCE_METHODS = ("ctc", "sequence")
 
 
 @dataclass(frozen=True)
@@ -186,9 +190,10 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
     return student, history
 
 
-def shipped_path(method: str) -> Path:
-    """Where the package carries the trained student of `method` (chapter 3.3)."""
-    name = method.replace("+", "-")
+def shipped_path(method: str, train_limit: int | None = None) -> Path:
+    """Where the package carries the trained student of `method` (chapter 3.3),
+    trained on the first `train_limit` transcripts (None: all of them)."""
+    name = method.replace("+", "-") + ("" if train_limit is None else f"-{train_limit}")
     return Path(__file__).parent / "artifacts" / f"student-{name}.safetensors"
 
 
@@ -209,11 +214,14 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
                       ) -> tuple[CTCModel, Path, list[dict]]:
     """The student trained by `cfg` from the cached baseline as teacher (3.3).
 
+    It learns from the first `train_limit` transcripts (None: all 10,000) and, for
+    the sequence-level methods, from all `cfg.extra` teacher-labelled utterances.
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
     `python -m course_lib distill --ship`, 30 to 45 minutes per method on 2
-    cores); it is used only when its recorded key equals this call's. The history
-    holds the dev WER every `eval_every` steps.
+    cores), and for `SCARCE_METHODS` with `train_limit=SCARCE` too (`distill
+    --labelled 2000 --ship`); a shipped file is used only when its recorded key
+    equals this call's. The history holds the dev WER every `eval_every` steps.
     """
     from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
     from .data import build_corpus
@@ -224,7 +232,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     base = baseline_path(progress)
     key = student_key(cfg, train_limit, eval_every, base)
     path = cache_dir() / "models" / f"student-{key}" / "model.safetensors"
-    shipped = shipped_path(cfg.method) if allow_shipped else None
+    shipped = shipped_path(cfg.method, train_limit) if allow_shipped else None
     if cached_or_shipped(path, shipped, key):
         return load_model(path), path, read_metadata(path)["history"]
     teacher = load_baseline(progress)
@@ -232,8 +240,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     examples = featurize(corpus, "train", limit=train_limit, progress=progress)
     extra: list[Example] = []
     if cfg.sequence:
-        unlabelled = featurize(extra_corpus(cfg, progress), "train", limit=train_limit,
-                               progress=progress)
+        unlabelled = featurize(extra_corpus(cfg, progress), "train", progress=progress)
         extra = pseudo_label(teacher, unlabelled)
     t0 = time.perf_counter()
     model, history = train_student(cfg, teacher, examples, extra,

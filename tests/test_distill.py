@@ -127,20 +127,34 @@ def test_students_start_equal_and_frame_kd_with_alpha_0_is_plain_ctc(tiny_corpus
                                                           d.parameters()))
 
 
-@pytest.mark.parametrize("method", D.METHODS)
-def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method):
+@pytest.mark.parametrize("method,limit", [(m, None) for m in D.METHODS]
+                         + [(m, D.SCARCE) for m in D.SCARCE_METHODS])
+def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method, limit):
     from course_lib import baseline
 
-    path = D.shipped_path(method)
-    assert path.exists(), "run `python -m course_lib distill --ship`"
+    path = D.shipped_path(method, limit)
+    remake = (f"`python -m course_lib distill --method {method}"
+              + ("" if limit is None else f" --labelled {limit}") + " --ship`")
+    assert path.exists(), f"run {remake}"
     meta = cl.models.read_metadata(path)
-    want = D.student_key(D.DistillConfig(method), None, 250, baseline.SHIPPED)
+    want = D.student_key(D.DistillConfig(method), limit, 250, baseline.SHIPPED)
     assert meta["result_key"] == want, (
         f"the shipped {method} student was made from another baseline or recipe: "
-        "remake it with `python -m course_lib distill --ship`")
+        f"remake it with {remake}")
     assert cl.load_model(path).cfg == D.STUDENT
     assert [h["step"] for h in meta["history"]][-1] == D.DistillConfig().train.steps
-    assert (meta["extra_labelled"] > 0) == D.DistillConfig(method).sequence
+    assert meta["train_limit"] == limit
+    # The unlabelled set is never cut by the label limit: all of it is transcribed.
+    assert (meta["extra_labelled"] > 0.9 * D.DistillConfig().extra
+            if D.DistillConfig(method).sequence else meta["extra_labelled"] == 0)
+
+
+def test_each_shipped_student_has_its_own_file():
+    paths = {D.shipped_path(m) for m in D.METHODS}
+    paths |= {D.shipped_path(m, D.SCARCE) for m in D.SCARCE_METHODS}
+    assert len(paths) == len(D.METHODS) + len(D.SCARCE_METHODS)
+    assert D.shipped_path("frame+sequence").name == "student-frame-sequence.safetensors"
+    assert D.shipped_path("ctc", 2000).name == "student-ctc-2000.safetensors"
 
 
 def test_a_shipped_student_is_copied_into_the_cache(cache):
