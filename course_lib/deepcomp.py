@@ -246,7 +246,7 @@ def deep_compressed_baseline(cfg: DeepConfig = DeepConfig(), eval_every: int = 2
 
     Cached by the baseline's sha256 and the configuration; the package carries the
     default result (`python -m course_lib deep-compress --ship`: the pruning run,
-    over half an hour on 2 cores, then the sharing), used only when its
+    about an hour on 2 cores, then the sharing), used only when its
     recorded key equals this call's. History: sparsity and dev WER during pruning,
     then dev WER while the centroids are fine-tuned (entries with "stage": "share").
     """
