@@ -14,6 +14,7 @@ quantization uses one (s, z) per output row instead of one per tensor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -543,3 +544,105 @@ def load_codebook(path) -> torch.nn.Module:
         return book[torch.from_numpy(idx.astype(np.int64))].view(shape)
 
     return _load_model(path, CFORMAT, decode)
+
+
+# ----------------------------------------------------------------------------------
+# The trained results of chapter 3.2, cached by configuration: a re-run loads them.
+
+TRAIN_LIMIT = 2000  # chapter 3.2 calibrates and fine-tunes on the first 2,000
+
+
+def _result_path(kind: str, name: str, **config: object) -> tuple[Path, str]:
+    """Where a chapter-3.2 result is cached, and its key (baseline sha256 + config)."""
+    from .baseline import baseline_path
+    from .utils import cache_dir, config_hash, sha256_file
+
+    key = config_hash(dict(baseline=sha256_file(baseline_path(False)), kind=kind,
+                           **config))
+    return cache_dir() / "models" / f"{kind}-{key}" / name, key
+
+
+def _train_examples(train_limit: int, progress: bool) -> list:
+    """The first `train_limit` featurized training utterances of the course corpus."""
+    from .baseline import CORPUS
+    from .data import build_corpus
+    from .train import featurize
+
+    corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
+    return featurize(corpus, "train", limit=train_limit, progress=progress)
+
+
+def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
+               train_limit: int, eval_every: int, desc: str, progress: bool
+               ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
+    """The result cached at `path`, or a prepared baseline fine-tuned and saved (3.2).
+
+    Making it: `prepare` a copy of the baseline, score it on dev, fine-tune it (peak
+    `lr`, cosine) on the first `train_limit` training utterances, then
+    `save(model, dev_wer_before, history)`. Returns the model `load` gives, the
+    file, the dev WER before fine-tuning and the history.
+    """
+    import copy
+
+    from .baseline import dev_wer, load_baseline
+    from .models import read_metadata
+    from .train import FinetuneConfig, finetune
+
+    if not path.exists():
+        model = copy.deepcopy(load_baseline(progress))
+        prepare(model)
+        before = dev_wer(model)
+        history = finetune(model, _train_examples(train_limit, progress),
+                           FinetuneConfig(steps=steps, lr=lr),
+                           evaluate=lambda step: dict(dev_wer=dev_wer(model)),
+                           eval_every=eval_every, progress=progress, desc=desc)
+        save(model, before, history)
+    meta = read_metadata(path, plain=("format", "sha256"))
+    return load(path), path, meta["dev_wer_before"], meta["history"]
+
+
+def qat_baseline(bits: int, steps: int, lr: float, train_limit: int = TRAIN_LIMIT,
+                 eval_every: int = 25, progress: bool = True
+                 ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
+    """The baseline after `steps` of `bits`-bit weight QAT (chapter 3.2).
+
+    Weights symmetric per-channel, fake-quantized with a straight-through gradient
+    while fine-tuning, then saved by `save_quantized`. Cached by the baseline's
+    sha256 and the configuration. Returns the loaded model, its file, the dev WER
+    before the first step (plain PTQ) and the dev WER every `eval_every` steps.
+    """
+    spec = QuantSpec(bits)
+    path, key = _result_path("qat", "model.q", bits=bits, steps=steps, lr=lr,
+                             train_limit=train_limit, eval_every=eval_every)
+
+    def save(model, before, history):
+        remove_weight_fake_quant(model)  # bake in the quantized weights
+        save_quantized(model, path, spec, qat_steps=steps, qat_lr=lr,
+                       dev_wer_before=before, history=history,
+                       train_limit=train_limit, result_key=key)
+
+    return _finetuned(path, lambda m: add_weight_fake_quant(m, spec), save,
+                      load_quantized, steps, lr, train_limit, eval_every,
+                      f"QAT {bits}-bit", progress)
+
+
+def shared_baseline(k: int, steps: int, lr: float = 1e-4,
+                    train_limit: int = TRAIN_LIMIT, eval_every: int = 50,
+                    progress: bool = True
+                    ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
+    """The baseline with `k` shared values per tensor, centroids fine-tuned (3.2).
+
+    k-means on each weight tensor (`share_weights`), then `steps` of fine-tuning
+    the centroids (the indices stay fixed), saved by `save_codebook`. Cached by the
+    baseline's sha256 and the configuration. Returns the loaded model, its file, the
+    dev WER before fine-tuning and the dev WER every `eval_every` steps.
+    """
+    path, key = _result_path("kmeans", "model.cb", k=k, steps=steps, lr=lr,
+                             train_limit=train_limit, eval_every=eval_every)
+
+    def save(model, before, history):
+        save_codebook(model, path, k=k, steps=steps, dev_wer_before=before,
+                      history=history, train_limit=train_limit, result_key=key)
+
+    return _finetuned(path, lambda m: share_weights(m, k), save, load_codebook,
+                      steps, lr, train_limit, eval_every, "k-means fine-tune", progress)

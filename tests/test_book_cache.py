@@ -53,7 +53,8 @@ def test_complete_run_becomes_an_executed_notebook_that_jupyter_cache_matches(tm
 def test_incomplete_run_is_not_stored():
     nb = _notebook()
     first, _ = _outputs()
-    assert hooks._executed_copy(hooks._NotebookRun(nb, {id(nb.cells[1]): first})) is None
+    partial = hooks._NotebookRun(nb, {id(nb.cells[1]): first})  # cell 2 never ran
+    assert hooks._executed_copy(partial) is None
     failed = hooks._NotebookRun(nb, {id(nb.cells[1]): first, id(nb.cells[2]): []},
                                 complete=False)
     assert hooks._executed_copy(failed) is None

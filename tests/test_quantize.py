@@ -1,5 +1,7 @@
 """Chapter 3.2: affine quantization from scratch, checked against PyTorch's kernels."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -148,3 +150,30 @@ def test_qat_parametrization_bakes_weights_onto_the_grid():
         if p.ndim >= 2:
             rows = p.detach().reshape(p.shape[0], -1)
             assert max(torch.unique(r).numel() for r in rows) <= 7, name  # codes -3..3
+
+
+@pytest.mark.parametrize("run", ["qat", "kmeans"])
+def test_trained_results_are_cached_by_config(cache, tiny_corpus, monkeypatch, run):
+    # The tiny corpus stands in for the training data and a constant for the dev WER,
+    # so that only the caching contract is under test: train once, then load.
+    import course_lib as cl
+
+    examples = cl.featurize(tiny_corpus, "train", limit=8, progress=False)
+    monkeypatch.setattr(Q, "_train_examples", lambda limit, progress: examples)
+    monkeypatch.setattr(cl.baseline, "dev_wer", lambda model: 0.5)
+
+    def make(steps):
+        if run == "qat":
+            return Q.qat_baseline(4, steps, 1e-4, eval_every=1, progress=False)
+        return Q.shared_baseline(4, steps, eval_every=1, progress=False)
+
+    model, path, before, history = make(2)
+    assert before == 0.5 and [h["step"] for h in history] == [1, 2]
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_module = importlib.import_module("course_lib.train")  # cl.train: a function
+    monkeypatch.setattr(train_module, "finetune", lambda *a, **k: pytest.fail("trained"))
+    again, path2, _, history2 = make(2)  # loaded from the file, not trained again
+    assert path2 == path and history2 == history
+    assert all(torch.equal(p, weights[n]) for n, p in again.named_parameters())
+    with pytest.raises(pytest.fail.Exception, match="trained"):
+        make(3)  # another budget is another result: it trains
