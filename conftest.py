@@ -34,7 +34,6 @@ class _NotebookRun:
 
     nb: Any  # the notebook as nbval read it; its cells are the items' cells
     outputs: dict[int, list] = field(default_factory=dict)  # id(cell) -> outputs
-    seconds: float = 0.0
     complete: bool = True  # False once a cell fails or is skipped
 
 
@@ -58,7 +57,6 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     run = _RUNS.setdefault(Path(str(item.fspath)).resolve(),
                            _NotebookRun(item.parent.nb))
-    run.seconds += report.duration
     if report.passed and item.test_outputs is not None:
         run.outputs[id(item.cell)] = list(item.test_outputs)
     else:
@@ -95,8 +93,9 @@ def pytest_sessionfinish(session, exitstatus):
         nb = _executed_copy(run)
         if nb is None:
             continue
+        seconds = _NOTEBOOK_SECONDS[str(path.relative_to(ROOT))]  # the nodeid's path
         cache.cache_notebook_bundle(
-            CacheBundleIn(nb, str(path), data={"execution_seconds": run.seconds}),
+            CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
             check_validity=False, overwrite=True)
         _STORED.append(path.name)
 

@@ -111,6 +111,13 @@ def dev_examples(limit: int | None = 300, corpus_cfg: CorpusConfig = CORPUS,
     return featurize(corpus, "dev", limit=limit, progress=progress)
 
 
+def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
+                   progress: bool = True) -> list:
+    """The first `limit` training utterances (all if None), featurized (ch. 3.1 on)."""
+    corpus = build_corpus(corpus_cfg, splits=("train",), progress=progress)
+    return featurize(corpus, "train", limit=limit, progress=progress)
+
+
 def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: bool = True
             ) -> float:
     """WER (fraction) on the first `limit` dev utterances: for tuning, never test."""

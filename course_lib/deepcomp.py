@@ -312,15 +312,13 @@ def _share_and_save(model: nn.Module, cfg: DeepConfig, path: Path, history: list
     """Share k values per matrix, fine-tune the centroids (CTC mixed with KL to the
     baseline, weight `cfg.alpha`), bake, and save Huffman-coded; the loaded model,
     its path, the history."""
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
+    from .baseline import baseline_path, dev_wer, load_baseline, train_examples
     from .distill import DistillLoss
-    from .train import featurize, finetune
+    from .train import finetune
     from .utils import sha256_file
 
     teacher = load_baseline(progress)
-    examples = featurize(build_corpus(CORPUS, splits=("train",), progress=progress),
-                         "train", progress=progress)
+    examples = train_examples(progress=progress)
     t0 = time.perf_counter()
     share_pruned_weights(model, cfg.k)
     shared = [dict(step=0, stage="share", dev_wer=dev_wer(model))]

@@ -223,8 +223,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     --labelled 2000 --ship`); a shipped file is used only when its recorded key
     equals this call's. The history holds the dev WER every `eval_every` steps.
     """
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
+    from .baseline import baseline_path, dev_wer, load_baseline, train_examples
     from .models import cached_or_shipped, load_model, read_metadata, save_model
     from .train import featurize
     from .utils import sha256_file
@@ -236,8 +235,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
     if cached_or_shipped(path, shipped, key):
         return load_model(path), path, read_metadata(path)["history"]
     teacher = load_baseline(progress)
-    corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
-    examples = featurize(corpus, "train", limit=train_limit, progress=progress)
+    examples = train_examples(train_limit, progress=progress)
     extra: list[Example] = []
     if cfg.sequence:
         unlabelled = featurize(extra_corpus(cfg, progress), "train", progress=progress)

@@ -191,11 +191,9 @@ def lowrank_baseline(cfg: LowRankConfig = LowRankConfig(), eval_every: int = 250
     the default result (`python -m course_lib lowrank --ship`), used only when
     its recorded key equals this call's. History: dev WER along the fine-tune.
     """
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
+    from .baseline import baseline_path, dev_wer, load_baseline, train_examples
     from .distill import DistillLoss
     from .models import cached_or_shipped, load_model, read_metadata, save_model
-    from .train import featurize
     from .utils import cache_dir, sha256_file
 
     base = baseline_path(progress)
@@ -205,9 +203,7 @@ def lowrank_baseline(cfg: LowRankConfig = LowRankConfig(), eval_every: int = 250
         return load_model(path), path, read_metadata(path)["history"]
     teacher = load_baseline(progress)
     model = factorize(teacher, choose_ranks(teacher, cfg.energy))
-    examples: list[Example] = featurize(
-        build_corpus(CORPUS, splits=("train",), progress=progress), "train",
-        progress=progress)
+    examples: list[Example] = train_examples(progress=progress)
     t0 = time.perf_counter()
     loss = DistillLoss(teacher, cfg.alpha, cfg.temperature)
     history = finetune(model, examples, cfg.train, loss_fn=loss,

@@ -422,10 +422,8 @@ def neuron_pruned_baseline(cfg: NeuronPruneConfig = NeuronPruneConfig(),
     recorded key equals this call's. The history holds the parameter count and
     the dev WER along the way.
     """
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
+    from .baseline import baseline_path, dev_wer, load_baseline, train_examples
     from .models import cached_or_shipped, load_model, read_metadata, save_model
-    from .train import featurize
     from .utils import cache_dir, sha256_file
 
     base = baseline_path(progress)
@@ -433,8 +431,7 @@ def neuron_pruned_baseline(cfg: NeuronPruneConfig = NeuronPruneConfig(),
     path = cache_dir() / "models" / f"neurons-{key}" / "model.safetensors"
     if cached_or_shipped(path, SHIPPED if allow_shipped else None, key):
         return load_model(path), path, read_metadata(path)["history"]
-    corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
-    examples = featurize(corpus, "train", limit=train_limit, progress=progress)
+    examples = train_examples(train_limit, progress=progress)
     t0 = time.perf_counter()
     model, history = prune_units_finetune(
         load_baseline(progress), examples, cfg,

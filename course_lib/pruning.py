@@ -273,11 +273,9 @@ def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
     """
     import time
 
-    from .baseline import CORPUS, baseline_path, dev_wer, load_baseline
-    from .data import build_corpus
+    from .baseline import baseline_path, dev_wer, load_baseline, train_examples
     from .models import cached_or_shipped
     from .sparse_io import PLAIN, load_sparse, save_sparse, sparse_metadata
-    from .train import featurize
     from .utils import cache_dir, config_hash, sha256_file
 
     base = baseline_path(progress)
@@ -288,8 +286,7 @@ def pruned_baseline(cfg: PruneConfig, train_limit: int | None = 4000,
     if cached_or_shipped(path, SHIPPED, key, PLAIN):
         return load_sparse(path), path, sparse_metadata(path)["history"]
     model = load_baseline(progress)
-    corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
-    examples = featurize(corpus, "train", limit=train_limit, progress=progress)
+    examples = train_examples(train_limit, progress=progress)
     t0 = time.perf_counter()
     _, history = prune_finetune(model, examples, cfg,
                                 evaluate=lambda step: dict(dev_wer=dev_wer(model)),

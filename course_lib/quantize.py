@@ -562,16 +562,6 @@ def _result_path(kind: str, name: str, **config: object) -> tuple[Path, str]:
     return cache_dir() / "models" / f"{kind}-{key}" / name, key
 
 
-def _train_examples(train_limit: int, progress: bool) -> list:
-    """The first `train_limit` featurized training utterances of the course corpus."""
-    from .baseline import CORPUS
-    from .data import build_corpus
-    from .train import featurize
-
-    corpus = build_corpus(CORPUS, splits=("train",), progress=progress)
-    return featurize(corpus, "train", limit=train_limit, progress=progress)
-
-
 def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
                train_limit: int, eval_every: int, desc: str, progress: bool
                ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
@@ -584,7 +574,7 @@ def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
     """
     import copy
 
-    from .baseline import dev_wer, load_baseline
+    from .baseline import dev_wer, load_baseline, train_examples
     from .models import read_metadata
     from .train import FinetuneConfig, finetune
 
@@ -592,7 +582,7 @@ def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
         model = copy.deepcopy(load_baseline(progress))
         prepare(model)
         before = dev_wer(model)
-        history = finetune(model, _train_examples(train_limit, progress),
+        history = finetune(model, train_examples(train_limit, progress=progress),
                            FinetuneConfig(steps=steps, lr=lr),
                            evaluate=lambda step: dict(dev_wer=dev_wer(model)),
                            eval_every=eval_every, progress=progress, desc=desc)

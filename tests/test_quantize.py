@@ -159,7 +159,7 @@ def test_trained_results_are_cached_by_config(cache, tiny_corpus, monkeypatch, r
     import course_lib as cl
 
     examples = cl.featurize(tiny_corpus, "train", limit=8, progress=False)
-    monkeypatch.setattr(Q, "_train_examples", lambda limit, progress: examples)
+    monkeypatch.setattr(cl.baseline, "train_examples", lambda limit, progress: examples)
     monkeypatch.setattr(cl.baseline, "dev_wer", lambda model: 0.5)
 
     def make(steps):
@@ -171,7 +171,8 @@ def test_trained_results_are_cached_by_config(cache, tiny_corpus, monkeypatch, r
     assert before == 0.5 and [h["step"] for h in history] == [1, 2]
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
     train_module = importlib.import_module("course_lib.train")  # cl.train: a function
-    monkeypatch.setattr(train_module, "finetune", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(train_module, "finetune",
+                        lambda *a, **k: pytest.fail("trained"))
     again, path2, _, history2 = make(2)  # loaded from the file, not trained again
     assert path2 == path and history2 == history
     assert all(torch.equal(p, weights[n]) for n, p in again.named_parameters())
