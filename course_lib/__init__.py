@@ -4,8 +4,8 @@ The book imports it as `import course_lib as cl`; every helper says in its
 docstring which chapter introduces it.
 """
 
-from . import (augment, checks, distill, grammar, labs, lowrank, neurons, pipeline,
-               pruning, quantize, shards, sparse_io, viz)
+from . import (augment, checks, distill, grammar, labs, lowrank, neurons, parallel,
+               pipeline, pruning, quantize, shards, sparse_io, viz)
 from .audio import AudioError, check_waveform, load_audio
 from .baseline import (baseline_path, baseline_record, latency_waves, load_baseline,
                        shipped_matches, test_transcripts)

@@ -563,14 +563,14 @@ def _result_path(kind: str, name: str, **config: object) -> tuple[Path, str]:
 
 
 def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
-               train_limit: int, eval_every: int, desc: str, progress: bool
-               ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
+               train_limit: int, eval_every: int, threads: int, desc: str,
+               progress: bool) -> tuple[torch.nn.Module, Path, float, list[dict]]:
     """The result cached at `path`, or a prepared baseline fine-tuned and saved (3.2).
 
     Making it: `prepare` a copy of the baseline, score it on dev, fine-tune it (peak
-    `lr`, cosine) on the first `train_limit` training utterances, then
-    `save(model, dev_wer_before, history)`. Returns the model `load` gives, the
-    file, the dev WER before fine-tuning and the history.
+    `lr`, cosine, on `threads` threads) on the first `train_limit` training
+    utterances, then `save(model, dev_wer_before, history)`. Returns the model
+    `load` gives, the file, the dev WER before fine-tuning and the history.
     """
     import copy
 
@@ -583,7 +583,7 @@ def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
         prepare(model)
         before = dev_wer(model)
         history = finetune(model, train_examples(train_limit, progress=progress),
-                           FinetuneConfig(steps=steps, lr=lr),
+                           FinetuneConfig(steps=steps, lr=lr, threads=threads),
                            evaluate=lambda step: dict(dev_wer=dev_wer(model)),
                            eval_every=eval_every, progress=progress, desc=desc)
         save(model, before, history)
@@ -592,7 +592,7 @@ def _finetuned(path: Path, prepare, save, load, steps: int, lr: float,
 
 
 def qat_baseline(bits: int, steps: int, lr: float, train_limit: int = TRAIN_LIMIT,
-                 eval_every: int = 25, progress: bool = True
+                 eval_every: int = 25, threads: int = 2, progress: bool = True
                  ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
     """The baseline after `steps` of `bits`-bit weight QAT (chapter 3.2).
 
@@ -603,7 +603,8 @@ def qat_baseline(bits: int, steps: int, lr: float, train_limit: int = TRAIN_LIMI
     """
     spec = QuantSpec(bits)
     path, key = _result_path("qat", "model.q", bits=bits, steps=steps, lr=lr,
-                             train_limit=train_limit, eval_every=eval_every)
+                             train_limit=train_limit, eval_every=eval_every,
+                             threads=threads)
 
     def save(model, before, history):
         remove_weight_fake_quant(model)  # bake in the quantized weights
@@ -612,13 +613,13 @@ def qat_baseline(bits: int, steps: int, lr: float, train_limit: int = TRAIN_LIMI
                        train_limit=train_limit, result_key=key)
 
     return _finetuned(path, lambda m: add_weight_fake_quant(m, spec), save,
-                      load_quantized, steps, lr, train_limit, eval_every,
+                      load_quantized, steps, lr, train_limit, eval_every, threads,
                       f"QAT {bits}-bit", progress)
 
 
 def shared_baseline(k: int, steps: int, lr: float = 1e-4,
                     train_limit: int = TRAIN_LIMIT, eval_every: int = 50,
-                    progress: bool = True
+                    threads: int = 2, progress: bool = True
                     ) -> tuple[torch.nn.Module, Path, float, list[dict]]:
     """The baseline with `k` shared values per tensor, centroids fine-tuned (3.2).
 
@@ -628,11 +629,13 @@ def shared_baseline(k: int, steps: int, lr: float = 1e-4,
     dev WER before fine-tuning and the dev WER every `eval_every` steps.
     """
     path, key = _result_path("kmeans", "model.cb", k=k, steps=steps, lr=lr,
-                             train_limit=train_limit, eval_every=eval_every)
+                             train_limit=train_limit, eval_every=eval_every,
+                             threads=threads)
 
     def save(model, before, history):
         save_codebook(model, path, k=k, steps=steps, dev_wer_before=before,
                       history=history, train_limit=train_limit, result_key=key)
 
     return _finetuned(path, lambda m: share_weights(m, k), save, load_codebook,
-                      steps, lr, train_limit, eval_every, "k-means fine-tune", progress)
+                      steps, lr, train_limit, eval_every, threads, "k-means fine-tune",
+                      progress)

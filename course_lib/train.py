@@ -177,6 +177,21 @@ def ctc_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
         blank=0, reduction="mean", zero_infinity=True)
 
 
+def _no_report(planned: int, done: int) -> None:
+    """Where fine-tuning reports its steps when no other process listens."""
+
+
+# Set in the worker processes of `parallel.run_cached`: report(planned, done) sends
+# fine-tuning steps to the parent process, which draws one progress bar for them all.
+_STEP_REPORT: Callable[[int, int], None] = _no_report
+
+
+def report_steps_to(report: Callable[[int, int], None] | None) -> None:
+    """Call `report(planned, done)` as fine-tuning plans and makes steps (ch. 3.1)."""
+    global _STEP_REPORT
+    _STEP_REPORT = report or _no_report
+
+
 def finetune(model: torch.nn.Module, examples: list[Example],
              cfg: FinetuneConfig = FinetuneConfig(),
              loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor] = ctc_loss,
@@ -212,6 +227,7 @@ def finetune(model: torch.nn.Module, examples: list[Example],
     history: list[dict] = []
     losses: list[float] = []
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
+    _STEP_REPORT(cfg.steps, 0)
     for step in bar:
         if not order:  # a new pass over the data, in a new order
             order = length_batches(lengths, cfg.batch_size, shuffle=True,
@@ -231,6 +247,7 @@ def finetune(model: torch.nn.Module, examples: list[Example],
             after_step(step)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        _STEP_REPORT(0, 1)
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == cfg.steps:
             entry = dict(step=step + 1, loss=sum(losses) / len(losses))
             if evaluate is not None:
