@@ -49,7 +49,8 @@ def run_cached(calls: list[Callable[[], object]], workers: int | None = None,
                progress: bool = True, desc: str = "training side by side") -> list:
     """Run cached trainings in `workers` processes, then return each call's result.
 
-    Each call must cache its result (the call in this process loads it). One
+    Each call must cache its result (the call in this process loads it; one that
+    starts training again is stopped with an error). One
     progress bar counts the fine-tuning steps of all the workers together. An
     error in a worker is raised here, with its message. In a script, call it under
     `if __name__ == "__main__":`, as for any spawned process.
@@ -83,4 +84,17 @@ def run_cached(calls: list[Callable[[], object]], workers: int | None = None,
             pool.close()
         finally:
             pool.join()
-    return [call() for call in calls]
+    return [_load(call) for call in calls]
+
+
+def _load(call: Callable[[], object]) -> object:
+    """The call's result, which must now come from the cache, not from training."""
+    def refuse(planned: int, done: int) -> None:
+        raise RuntimeError(f"{call} started training again instead of loading its "
+                           "result: run_cached needs calls that cache what they make")
+
+    report_steps_to(refuse)
+    try:
+        return call()
+    finally:
+        report_steps_to(None)
