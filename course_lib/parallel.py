@@ -4,7 +4,8 @@ A chapter that compares two fine-tuning recipes runs two independent trainings. 
 small GRU model does not keep two CPU cores busy: its matrices are too small to split
 well between threads. Two runs in two processes, one thread each, share the cores
 better than two runs one after the other with two threads each: chapter 3.1's two
-300-step runs took 366 s side by side on 2 cores, against 492-508 s in turn.
+300-step runs took 341-432 s side by side on 2 cores (three runs), against 492-508 s
+in turn.
 
 `run_cached` takes the calls of cached trainers (`functools.partial` of, say,
 `pruning.pruned_baseline`), runs them in worker processes (spawned: a fresh
@@ -50,10 +51,10 @@ def run_cached(calls: list[Callable[[], object]], workers: int | None = None,
     """Run cached trainings in `workers` processes, then return each call's result.
 
     Each call must cache its result (the call in this process loads it; one that
-    starts training again is stopped with an error). One
-    progress bar counts the fine-tuning steps of all the workers together. An
-    error in a worker is raised here, with its message. In a script, call it under
-    `if __name__ == "__main__":`, as for any spawned process.
+    starts training again is stopped with an error). One progress bar counts the
+    fine-tuning steps of all the workers together. An error in a worker is raised
+    here, with its message. In a script, call it under `if __name__ == "__main__":`,
+    as for any spawned process.
     """
     from tqdm.auto import tqdm
 
