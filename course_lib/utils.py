@@ -41,12 +41,26 @@ def cache_dir() -> Path:
     return root
 
 
+def _usual_permissions(fd: int) -> None:
+    """Give a file made by `mkstemp` (0600) the mode a plain open() would give it.
+
+    Without this, every model, ledger and transcript file in the cache was readable
+    by its owner alone, unlike the corpus's audio files: a cache or a shipped
+    artifact copied to another account could not be read there (chapter 1).
+    """
+    mask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(mask)
+    if hasattr(os, "fchmod"):  # POSIX; on Windows the mode bits mean little
+        os.fchmod(fd, 0o666 & ~mask)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` via a temporary file and rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        _usual_permissions(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -65,8 +79,11 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
     try:
+        try:
+            _usual_permissions(fd)
+        finally:
+            os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     except BaseException:

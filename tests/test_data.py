@@ -1,7 +1,9 @@
 """Corpus: determinism, disjoint voices, atomic cache, bad audio, real layouts."""
 
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -65,6 +67,23 @@ def test_half_written_split_is_not_taken_as_finished(tmp_path, monkeypatch):
     assert len(corpus.split("test")) == 12
     assert not partial.exists()
     assert corpus.split("test")[0].checksum == rows[0]["checksum"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_cache_files_get_the_usual_permissions(tmp_path):
+    # mkstemp makes 0600 files; the cache's files get the user's usual mode instead
+    old = os.umask(0o022)
+    try:
+        written = cl.utils.atomic_write_json(tmp_path / "a.json", {"x": 1})
+        copied = cl.utils.atomic_copy(written, tmp_path / "b.json")
+        os.umask(0o077)  # a private umask is kept too
+        private = cl.utils.atomic_write_bytes(tmp_path / "c.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o644
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert os.umask(old) == old  # and the process's umask is unchanged
 
 
 def test_damaged_file_is_named_and_repaired(tiny_corpus):

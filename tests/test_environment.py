@@ -35,3 +35,19 @@ def test_torch_and_torchaudio_are_a_matching_pair():
     import torchaudio
 
     assert torch.__version__.split("+")[0] == torchaudio.__version__.split("+")[0]
+
+
+def test_every_shipped_artifact_is_packaged():
+    # A wheel (`pip install .`, or from a git address) carries only the files that
+    # package-data names; a shipped model left out would be retrained (up to 75 min).
+    import fnmatch
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    patterns = tool["setuptools"]["package-data"]["course_lib"]
+    pkg = ROOT / "course_lib"
+    shipped = [p.relative_to(pkg).as_posix() for p in (pkg / "artifacts").iterdir()
+               if p.is_file()]
+    assert shipped, "no shipped artifacts found"
+    left_out = [f for f in shipped
+                if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert not left_out, f"not in the package data of pyproject.toml: {left_out}"

@@ -2,8 +2,10 @@
 
 Run after `jupyter-book build .` (scripts/test.sh does): serves `_build/html` on
 localhost, opens every page and checks that no page has a JavaScript error, math is
-typeset (MathJax output present), every image loads, internal links resolve and audio
-players have a playable source. Screenshots go to `_build/screenshots/`.
+typeset (MathJax output present), every image loads, internal links resolve, audio
+players have a playable source and code cells fit the page at 1280 px (no sideways
+scrolling; outputs such as wide tables may scroll). Screenshots go to
+`_build/screenshots/`.
 Chromium comes from `scripts/install_browser.sh` (Debian's package) or
 $COURSE_LIB_CHROMIUM; without one the test is skipped with that message.
 """
@@ -104,6 +106,16 @@ CHECK_JS = """async () => {
       .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 120));
   out.images = document.images.length;
   out.links = [...document.querySelectorAll('a[href]')].map(a => a.href);
+  // Code cells whose text is wider than their block: the longest line of each.
+  const longest = p => p.innerText.split('\\n')
+      .reduce((a, b) => b.length > a.length ? b : a, '');
+  const cells = sel => [...document.querySelectorAll(sel)];
+  out.codeCells = cells('div.cell_input pre').length;
+  out.wideCode = cells('div.cell_input pre')
+      .filter(p => p.scrollWidth > p.clientWidth + 1)
+      .map(p => longest(p).trim().slice(0, 60));
+  out.wideOutputs = cells('div.cell_output pre')
+      .filter(p => p.scrollWidth > p.clientWidth + 1).length;
   const audios = [...document.querySelectorAll('audio')];
   out.audio = await Promise.all(audios.map(a => new Promise(resolve => {
     const src = a.currentSrc || a.src ||
@@ -125,7 +137,8 @@ def test_every_page_renders_in_chromium(server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     link_status: dict[str, int] = {}
     problems: list[str] = []
-    totals = dict(pages=0, images=0, math=0, audio=0, links=0)
+    totals = dict(pages=0, images=0, math=0, audio=0, links=0, code_cells=0,
+                  outputs_scrolling=0)
     for path in pages():
         rel = path.relative_to(HTML).as_posix()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -151,6 +164,10 @@ def test_every_page_renders_in_chromium(server, browser):
         totals["images"] += info["images"]
         totals["math"] += info["mathRendered"]
         totals["audio"] += len(info["audio"])
+        totals["code_cells"] += info["codeCells"]
+        totals["outputs_scrolling"] += info["wideOutputs"]
+        for line in info["wideCode"]:
+            problems.append(f"{rel}: a code cell is wider than the page: {line}")
         for e in errors:
             problems.append(f"{rel}: JavaScript error: {e[:200]}")
         if info["mathSources"] and not info["mathRendered"]:
@@ -171,4 +188,5 @@ def test_every_page_renders_in_chromium(server, browser):
     print(f"checked {totals}; screenshots in {SHOTS}")
     assert totals["pages"] >= 5, f"only {totals['pages']} pages in {HTML}"
     assert totals["math"] > 0 and totals["images"] > 0 and totals["audio"] > 0, totals
+    assert totals["code_cells"] > 0, totals
     assert not problems, "\n".join(problems[:40])
