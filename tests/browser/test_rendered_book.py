@@ -3,9 +3,9 @@
 Run after `jupyter-book build .` (scripts/test.sh does): serves `_build/html` on
 localhost, opens every page and checks that no page has a JavaScript error, math is
 typeset (MathJax output present), every image loads, internal links resolve, audio
-players have a playable source and code cells fit the page at 1280 px (no sideways
-scrolling; outputs such as wide tables may scroll). Screenshots go to
-`_build/screenshots/`.
+players have a playable source, code cells fit the page at 1280 px (no sideways
+scrolling; outputs such as wide tables may scroll) and each chapter numbers its
+exercises after itself (3.1.1, 3.1.2, ...). Screenshots go to `_build/screenshots/`.
 Chromium comes from `scripts/install_browser.sh` (Debian's package) or
 $COURSE_LIB_CHROMIUM; without one the test is skipped with that message.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import threading
 import urllib.error
@@ -116,6 +117,8 @@ CHECK_JS = """async () => {
       .map(p => longest(p).trim().slice(0, 60));
   out.wideOutputs = cells('div.cell_output pre')
       .filter(p => p.scrollWidth > p.clientWidth + 1).length;
+  out.exercises = cells('div.exercise > .admonition-title')
+      .map(t => t.textContent.replace(/\\s+/g, ' ').trim());
   const audios = [...document.querySelectorAll('audio')];
   out.audio = await Promise.all(audios.map(a => new Promise(resolve => {
     const src = a.currentSrc || a.src ||
@@ -138,7 +141,7 @@ def test_every_page_renders_in_chromium(server, browser):
     link_status: dict[str, int] = {}
     problems: list[str] = []
     totals = dict(pages=0, images=0, math=0, audio=0, links=0, code_cells=0,
-                  outputs_scrolling=0)
+                  outputs_scrolling=0, exercises=0)
     for path in pages():
         rel = path.relative_to(HTML).as_posix()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -168,6 +171,12 @@ def test_every_page_renders_in_chromium(server, browser):
         totals["outputs_scrolling"] += info["wideOutputs"]
         for line in info["wideCode"]:
             problems.append(f"{rel}: a code cell is wider than the page: {line}")
+        totals["exercises"] += len(info["exercises"])
+        chapter = re.match(r"book/(\d+)(?:_(\d+))?_", rel)  # book/03_1_... -> 3.1
+        number = ".".join(str(int(g)) for g in chapter.groups() if g) if chapter else ""
+        for k, title in enumerate(info["exercises"], start=1):
+            if not title.startswith(f"Exercise {number}.{k} "):
+                problems.append(f"{rel}: exercise {k} is titled {title!r}")
         for e in errors:
             problems.append(f"{rel}: JavaScript error: {e[:200]}")
         if info["mathSources"] and not info["mathRendered"]:
@@ -188,5 +197,5 @@ def test_every_page_renders_in_chromium(server, browser):
     print(f"checked {totals}; screenshots in {SHOTS}")
     assert totals["pages"] >= 5, f"only {totals['pages']} pages in {HTML}"
     assert totals["math"] > 0 and totals["images"] > 0 and totals["audio"] > 0, totals
-    assert totals["code_cells"] > 0, totals
+    assert totals["code_cells"] > 0 and totals["exercises"] > 0, totals
     assert not problems, "\n".join(problems[:40])
