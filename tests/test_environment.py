@@ -1,4 +1,4 @@
-"""The pip pins and the conda environment describe the same packages."""
+"""The pip pins and the conda environment agree; the package carries its artifacts."""
 
 import re
 import tomllib
