@@ -3,9 +3,10 @@
 Run after `jupyter-book build .` (scripts/test.sh does): serves `_build/html` on
 localhost, opens every page and checks that no page has a JavaScript error, math is
 typeset (MathJax output present), every image loads, internal links resolve, audio
-players have a playable source, code cells fit the page at 1280 px (no sideways
-scrolling; outputs such as wide tables may scroll) and each chapter numbers its
-exercises after itself (3.1.1, 3.1.2, ...). Screenshots go to `_build/screenshots/`.
+players have a playable source, code fits the page at 1280 px (no code cell or
+command scrolls sideways; outputs such as wide tables may) and each chapter numbers
+its exercises after itself (3.1.1, 3.1.2, ...). Screenshots go to
+`_build/screenshots/`.
 Chromium comes from `scripts/install_browser.sh` (Debian's package) or
 $COURSE_LIB_CHROMIUM; without one the test is skipped with that message.
 """
@@ -107,13 +108,15 @@ CHECK_JS = """async () => {
       .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 120));
   out.images = document.images.length;
   out.links = [...document.querySelectorAll('a[href]')].map(a => a.href);
-  // Code cells whose text is wider than their block: the longest line of each.
+  // Code (cells and commands in the text) wider than its block: the longest line.
   const longest = p => p.innerText.split('\\n')
       .reduce((a, b) => b.length > a.length ? b : a, '');
   const cells = sel => [...document.querySelectorAll(sel)];
+  const code = cells('article div.highlight pre')
+      .filter(p => !p.closest('div.cell_output'));
   out.codeCells = cells('div.cell_input pre').length;
-  out.wideCode = cells('div.cell_input pre')
-      .filter(p => p.scrollWidth > p.clientWidth + 1)
+  out.codeBlocks = code.length;
+  out.wideCode = code.filter(p => p.scrollWidth > p.clientWidth + 1)
       .map(p => longest(p).trim().slice(0, 60));
   out.wideOutputs = cells('div.cell_output pre')
       .filter(p => p.scrollWidth > p.clientWidth + 1).length;
@@ -141,7 +144,7 @@ def test_every_page_renders_in_chromium(server, browser):
     link_status: dict[str, int] = {}
     problems: list[str] = []
     totals = dict(pages=0, images=0, math=0, audio=0, links=0, code_cells=0,
-                  outputs_scrolling=0, exercises=0)
+                  code_blocks=0, outputs_scrolling=0, exercises=0)
     for path in pages():
         rel = path.relative_to(HTML).as_posix()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -168,9 +171,10 @@ def test_every_page_renders_in_chromium(server, browser):
         totals["math"] += info["mathRendered"]
         totals["audio"] += len(info["audio"])
         totals["code_cells"] += info["codeCells"]
+        totals["code_blocks"] += info["codeBlocks"]
         totals["outputs_scrolling"] += info["wideOutputs"]
         for line in info["wideCode"]:
-            problems.append(f"{rel}: a code cell is wider than the page: {line}")
+            problems.append(f"{rel}: code wider than the page: {line}")
         totals["exercises"] += len(info["exercises"])
         chapter = re.match(r"book/(\d+)(?:_(\d+))?_", rel)  # book/03_1_... -> 3.1
         number = ".".join(str(int(g)) for g in chapter.groups() if g) if chapter else ""
