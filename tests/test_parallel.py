@@ -68,7 +68,7 @@ def test_a_call_that_caches_nothing_is_stopped(tiny_corpus):
 
 
 def test_finetune_reports_planned_and_done_steps(tiny_corpus):
-    examples = cl.featurize(tiny_corpus, "train", progress=False)
+    examples = tiny_examples()
     cfg = cl.FinetuneConfig(steps=5, batch_size=8, threads=1)
     reports = []
     report_steps_to(lambda planned, done: reports.append((planned, done)))
