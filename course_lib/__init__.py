@@ -15,7 +15,8 @@ from .decode import collapse, greedy_decode, snap_to_vocabulary
 from .features import FeatureConfig, log_mel
 from .ledger import Ledger, Record, measure
 from .metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,
-                      measure_latency, paired_bootstrap, word_errors)
+                      measure_latency, paired_bootstrap, side_by_side,
+                      word_errors)
 from .models import CTCModel, ModelConfig, count_params, load_model, save_model
 from .synth import Voice, synthesize
 from .text import VOCAB, decode_ids, encode, normalize

@@ -145,17 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "bench-int8":
         from .baseline import latency_waves, load_baseline
-        from .metrics import measure_latency
+        from .metrics import side_by_side
         from .quantize import int8_engine
         from .train import recognize
 
         model = load_baseline()
         engine = int8_engine(model)
         waves = latency_waves(args.n)
-        fp32 = measure_latency(lambda w: recognize(model, w), waves, repeats=args.repeats)
-        int8 = measure_latency(lambda w: recognize(engine, w), waves, repeats=args.repeats)
-        print(f"{len(waves)} test utterances, {args.repeats} repeats, one thread; int8: "
-              "PyTorch dynamic quantization of the GRU and Linear layers")
+        lat = side_by_side({"fp32": lambda w: recognize(model, w),
+                            "int8": lambda w: recognize(engine, w)}, waves, args.repeats)
+        fp32, int8 = lat["fp32"], lat["int8"]
+        print(f"{len(waves)} test utterances, {args.repeats} repeats, one thread, the two "
+              "models in turn on each; int8: PyTorch dynamic quantization of the GRU "
+              "and Linear layers")
         print(f"float32: median {fp32.median_ms:.2f} ms/utt, RTF {fp32.rtf:.4f}")
         print(f"int8   : median {int8.median_ms:.2f} ms/utt, RTF {int8.rtf:.4f}")
         print(f"int8 is {fp32.median_ms / int8.median_ms:.2f}x as fast as float32")

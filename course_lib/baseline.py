@@ -3,7 +3,9 @@
 `load_baseline()` returns it from the cache; if it is missing it takes the
 checkpoint shipped in `course_lib/artifacts/` (made by `python -m course_lib
 train-baseline --ship`) when that was trained on exactly the current corpus and
-recipe, and otherwise trains it from scratch (about 35 minutes on 2 CPU cores).
+recipe, and otherwise trains it from scratch: 35 minutes on the 2 CPU cores that
+made the shipped copy, over an hour on slower ones (chapter 1 estimates it for
+the machine it runs on).
 """
 
 from __future__ import annotations

@@ -15,10 +15,12 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
 import torch
+
+K = TypeVar("K", bound=Hashable)  # the names of the functions timed side by side
 
 
 def _check_pairs(refs: list[str], hyps: list[str]) -> None:
@@ -113,16 +115,23 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    """Median milliseconds of `fn()` over `repeats` calls after `warmup` calls."""
+def interleaved_ms(fns: dict[K, Callable[[], object]], repeats: int, warmup: int
+                   ) -> dict[K, float]:
+    """Median milliseconds of each `fn()`, the functions taking turns (ch. 3.1, 3.4).
+
+    Every repeat calls each function once, so a slow moment of the machine hits all
+    of them alike and their ratios stay fair; `warmup` calls each go first.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[K, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1000 * statistics.median(t) for k, t in times.items()}
 
 
 @dataclass
@@ -137,10 +146,11 @@ class Latency:
 def side_by_side(fns: dict[str, Callable[[torch.Tensor], object]],
                  waves: list[torch.Tensor], rounds: int = 3, sample_rate: int = 16000,
                  warmup: int = 1) -> dict[str, Latency]:
-    """Time each `fn(wave)` on every wave, one thread, in interleaved rounds.
+    """Time each `fn(wave)` on every wave, one thread, interleaved (chapters 2-5).
 
-    Each round visits every function in turn (so a slow phase of the machine hits
-    all of them); median over utterances and rounds (chapters 2 and 4).
+    For every wave of every round, each function runs once in turn, so that a slow
+    moment of the machine (another process, a frequency change) hits all of them
+    alike and their ratios stay fair; median over utterances and rounds.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     rtfs: dict[str, list[float]] = {name: [] for name in fns}
@@ -149,8 +159,8 @@ def side_by_side(fns: dict[str, Callable[[torch.Tensor], object]],
             for w in waves[:warmup]:
                 fn(w)
         for _ in range(rounds):
-            for name, fn in fns.items():
-                for w in waves:
+            for w in waves:
+                for name, fn in fns.items():
                     t0 = time.perf_counter()
                     fn(w)
                     dt = time.perf_counter() - t0

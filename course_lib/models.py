@@ -2,7 +2,7 @@
 
 log-mel (B, T, 80) -> per-utterance normalization -> 2 strided Conv1d (T/4)
 -> LayerNorm -> 3-layer bidirectional GRU -> Linear CTC head over 29 characters.
-About 1.8 M parameters: Conv, recurrent and Linear layers, so that every
+About 1.5 M parameters: Conv, recurrent and Linear layers, so that every
 compression technique in the book has something real to act on.
 
 Padding never changes a result: normalization statistics use valid frames only,

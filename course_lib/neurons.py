@@ -470,14 +470,13 @@ def gru_times(widths: list[int], input_size: int = 288, frames: int = 75,
 
     The time loop runs `frames` dependent steps, each a (1, H) x (H, 3H) product:
     at small H the fixed cost of a step outweighs its arithmetic (chapter 3.4).
+    The widths take turns in every repeat, so a slow moment hits all of them.
     """
-    from .metrics import median_ms, one_thread
+    from .metrics import interleaved_ms, one_thread
 
     torch.manual_seed(seed)
     x = torch.randn(1, frames, input_size)  # (batch, frames, features)
-    out = {}
+    grus = {h: nn.GRU(input_size, h, batch_first=True) for h in widths}
     with one_thread(), torch.inference_mode():
-        for h in widths:
-            gru = nn.GRU(input_size, h, batch_first=True)
-            out[h] = median_ms(lambda: gru(x), repeats, warmup=3)
-    return out
+        return interleaved_ms({h: lambda g=g: g(x) for h, g in grus.items()},
+                              repeats, warmup=3)

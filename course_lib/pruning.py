@@ -229,7 +229,7 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
     W (rows, cols) has the given fraction of non-zeros; X is (cols, batch), the
     shape of one GRU input projection over `batch` frames.
     """
-    from .metrics import median_ms, one_thread
+    from .metrics import interleaved_ms, one_thread
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(cols, batch, generator=gen)
@@ -239,10 +239,9 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
             w = torch.randn(rows, cols, generator=gen)
             w = w * magnitude_mask(w, 1.0 - d)
             sparse = w.to_sparse_csr()
-            row = dict(density=d)
-            for kind, m in (("dense", w), ("csr", sparse)):
-                row[f"{kind}_ms"] = median_ms(lambda m=m: m @ x, repeats, warmup=5)
-            out.append(row)
+            ms = interleaved_ms({"dense": lambda: w @ x, "csr": lambda: sparse @ x},
+                                repeats, warmup=5)
+            out.append(dict(density=d, dense_ms=ms["dense"], csr_ms=ms["csr"]))
     return out
 
 

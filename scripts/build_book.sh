@@ -4,5 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/setup_env.sh
-jupyter-book build . -W
+jupyter-book build . -W --all  # every page shows the cached outputs it has now
 echo "The book is ready: open $ROOT/_build/html/index.html"

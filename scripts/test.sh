@@ -12,9 +12,11 @@ python -m course_lib labs --check
 # Unit tests first, then every book chapter and every lab's solution under nbval.
 python -m pytest -v -p no:cacheprovider --durations=15 tests --ignore=tests/browser \
   --nbval-lax book/*.ipynb exercises/*.ipynb
-echo "== building the book (jupyter-book build . -W)"
+echo "== building the book (jupyter-book build . -W --all)"
 book_start=$(date +%s)
-jupyter-book build . -W --keep-going
+# --all: every page is read again, so that it shows the outputs the tests just stored
+# even where its source did not change since an earlier build in this folder.
+jupyter-book build . -W --keep-going --all
 echo "== book built in $(( $(date +%s) - book_start )) s: $ROOT/_build/html/index.html"
 echo "== the rendered book in headless Chromium (screenshots: _build/screenshots/)"
 bash scripts/install_browser.sh

@@ -120,6 +120,16 @@ CHECK_JS = """async () => {
       .map(p => longest(p).trim().slice(0, 60));
   out.wideOutputs = cells('div.cell_output pre')
       .filter(p => p.scrollWidth > p.clientWidth + 1).length;
+  // TeX that MathJax did not typeset: its delimiters left in the visible text.
+  out.rawTex = [];
+  const walker = document.createTreeWalker(
+      document.querySelector('article') || document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement.closest('pre, code, mjx-container, script, style, .cell_output'))
+      continue;
+    if (/\\\\[()\\[\\]]|\\$/.test(n.textContent))
+      out.rawTex.push(n.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+  }
   out.exercises = cells('div.exercise > .admonition-title')
       .map(t => t.textContent.replace(/\\s+/g, ' ').trim());
   const audios = [...document.querySelectorAll('audio')];
@@ -183,6 +193,8 @@ def test_every_page_renders_in_chromium(server, browser):
                 problems.append(f"{rel}: exercise {k} is titled {title!r}")
         for e in errors:
             problems.append(f"{rel}: JavaScript error: {e[:200]}")
+        for text in info["rawTex"]:
+            problems.append(f"{rel}: TeX left untypeset: {text!r}")
         if info["mathSources"] and not info["mathRendered"]:
             problems.append(f"{rel}: {info['mathSources']} math elements, none typeset")
         for src in info["brokenImages"]:
