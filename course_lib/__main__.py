@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib <command>` (report, corpus, train, ...; --help)."""
+"""Command line: `python -m course_lib <command>` (report, corpus, train, ...)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=text).add_argument(
             "--ship", action="store_true",
             help="also copy it to course_lib/artifacts/ (for maintainers)")
-    bq = sub.add_parser("bench-int8", help="float32 vs int8 engine latency (chapter 3.2)")
+    bq = sub.add_parser("bench-int8", help="float32 vs int8 latency (chapter 3.2)")
     bq.add_argument("--n", type=int, default=100, help="test utterances to time")
     bq.add_argument("--repeats", type=int, default=3)
     be = sub.add_parser("bench", help="latency of every package model side by side "
@@ -153,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         engine = int8_engine(model)
         waves = latency_waves(args.n)
         lat = side_by_side({"fp32": lambda w: recognize(model, w),
-                            "int8": lambda w: recognize(engine, w)}, waves, args.repeats)
+                            "int8": lambda w: recognize(engine, w)},
+                           waves, args.repeats)
         fp32, int8 = lat["fp32"], lat["int8"]
-        print(f"{len(waves)} test utterances, {args.repeats} repeats, one thread, the two "
-              "models in turn on each; int8: PyTorch dynamic quantization of the GRU "
-              "and Linear layers")
+        print(f"{len(waves)} test utterances, {args.repeats} repeats, one thread, the "
+              "two models in turn on each; int8: PyTorch dynamic quantization of the "
+              "GRU and Linear layers")
         print(f"float32: median {fp32.median_ms:.2f} ms/utt, RTF {fp32.rtf:.4f}")
         print(f"int8   : median {int8.median_ms:.2f} ms/utt, RTF {int8.rtf:.4f}")
         print(f"int8 is {fp32.median_ms / int8.median_ms:.2f}x as fast as float32")

@@ -58,7 +58,8 @@ def check_waveform(wav: torch.Tensor, sr: int, sample_rate: int = 16000,
                    resample: bool = True, source: str = "<waveform>") -> torch.Tensor:
     """Validate (and if allowed resample) a 1-D waveform; raise `AudioError` if bad."""
     if wav.ndim != 1:
-        raise AudioError(f"{source}: expected a 1-D waveform, got shape {tuple(wav.shape)}")
+        raise AudioError(f"{source}: expected a 1-D waveform, got shape "
+                         f"{tuple(wav.shape)}")
     if wav.numel() == 0:
         raise AudioError(f"{source}: empty audio (0 samples)")
     if not torch.isfinite(wav).all():
@@ -66,8 +67,8 @@ def check_waveform(wav: torch.Tensor, sr: int, sample_rate: int = 16000,
         raise AudioError(f"{source}: {bad} NaN/inf samples")
     if sr != sample_rate:
         if not resample:
-            raise AudioError(f"{source}: sample rate {sr} Hz, expected {sample_rate} Hz "
-                             "(pass resample=True to convert)")
+            raise AudioError(f"{source}: sample rate {sr} Hz, expected {sample_rate} "
+                             "Hz (pass resample=True to convert)")
         import torchaudio.functional as AF
 
         wav = AF.resample(wav, orig_freq=sr, new_freq=sample_rate)

@@ -23,7 +23,8 @@ def pink_noise(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.fft.irfft(spectrum, n=n)
 
 
-def babble_noise(n: int, others: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+def babble_noise(n: int, others: list[torch.Tensor], gen: torch.Generator
+                 ) -> torch.Tensor:
     """Babble: the sum of other utterances, each at a random offset, shape (n,)."""
     out = torch.zeros(n)
     for other in others:
@@ -36,7 +37,8 @@ def babble_noise(n: int, others: list[torch.Tensor], gen: torch.Generator) -> to
     return out
 
 
-def mix_at_snr(speech: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
+def mix_at_snr(speech: torch.Tensor, noise: torch.Tensor, snr_db: float
+               ) -> torch.Tensor:
     """Add `noise` to `speech` scaled so that 10 log10(P_speech / P_noise) = snr_db."""
     p_speech = speech.pow(2).mean().clamp(min=1e-10)
     p_noise = noise.pow(2).mean().clamp(min=1e-10)
@@ -63,7 +65,8 @@ def reverberate(speech: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     return wet * (speech.abs().max() / wet.abs().max().clamp(min=1e-8))
 
 
-def speed_perturb(speech: torch.Tensor, factor: float, sample_rate: int) -> torch.Tensor:
+def speed_perturb(speech: torch.Tensor, factor: float, sample_rate: int
+                  ) -> torch.Tensor:
     """Play `factor` times faster (tempo and pitch), as Kaldi's speed perturbation."""
     if factor == 1.0:
         return speech

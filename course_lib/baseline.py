@@ -140,7 +140,7 @@ def latency_waves(n: int = 24, corpus_cfg: CorpusConfig = CORPUS) -> list[torch.
 
 
 def baseline_record(progress: bool = True, force: bool = False):
-    """The baseline's ledger row; measured now if missing, stale or `force` (ch. 1-2)."""
+    """The baseline's ledger row; measured now if missing, stale or `force` (ch. 1)."""
     from .ledger import Ledger, measure
     from .train import recognize
 
@@ -159,6 +159,7 @@ def baseline_record(progress: bool = True, force: bool = False):
     return measure("baseline", "1", model, path, refs, hyps,
                    latency_fn=lambda w: snap_to_vocabulary(recognize(model, w), vocab),
                    latency_waves=latency_waves(),
-                   config={"model": meta["model_config"], "corpus_key": meta["corpus_key"],
+                   config={"model": meta["model_config"],
+                           "corpus_key": meta["corpus_key"],
                            "train_seconds": meta["train_seconds"],
                            "decoder": "greedy CTC + vocabulary snapping"})

@@ -59,8 +59,8 @@ def check_best_path(best_path: Callable[[torch.Tensor, int], str]) -> None:
     cases = [
         ("repeats merge", (_frames("ggooo", VOCAB), 5), "go"),
         ("blanks are dropped", (_frames("_g__o_", VOCAB), 6), "go"),
-        ("a blank separates a real double letter", (_frames("hhe_llll_l_oo", VOCAB), 13),
-         "hello"),
+        ("a blank separates a real double letter",
+         (_frames("hhe_llll_l_oo", VOCAB), 13), "hello"),
         ("all blanks give the empty string", (_frames("____", VOCAB), 4), ""),
         ("spaces are characters", (_frames("a_  _b", VOCAB), 6), "a b"),
         ("frames beyond `length` are padding", (_frames("on__xyz", VOCAB), 4), "on"),
@@ -110,7 +110,7 @@ def check_magnitude_mask(magnitude_mask: Callable[[torch.Tensor, float], torch.T
 
 
 def check_global_masks(global_masks: Callable[[dict, float], dict]) -> None:
-    """Lab 3.1: `global_masks({name: w}, sparsity) -> {name: keep-mask}`, one threshold."""
+    """Lab 3.1: `global_masks({name: w}, sparsity) -> {name: mask}`, one threshold."""
     from .pruning import global_masks as ref
 
     gen = torch.Generator().manual_seed(1)
@@ -138,7 +138,7 @@ def check_global_masks(global_masks: Callable[[dict, float], dict]) -> None:
 
 
 def check_prune_model(prune_model: Callable[[torch.nn.Module, float], dict]) -> None:
-    """Lab 3.1: `prune_model(model, sparsity)` prunes weights in place, biases untouched."""
+    """Lab 3.1: `prune_model(model, sparsity)` prunes weights in place, not biases."""
     from .models import CTCModel, ModelConfig
     from .pruning import masks_for
 
@@ -154,7 +154,8 @@ def check_prune_model(prune_model: Callable[[torch.nn.Module, float], dict]) -> 
         for n, p in model.named_parameters():
             if n in want:
                 if not torch.equal(got[n], want[n]):
-                    problems.append(f"mask of {n} differs from global magnitude pruning")
+                    problems.append(f"mask of {n} differs from global magnitude "
+                                    "pruning")
                 elif not torch.equal(p.detach(), before[n] * want[n]):
                     problems.append(f"{n} is not W * M after pruning")
             elif not torch.equal(p.detach(), before[n]):
@@ -171,13 +172,15 @@ def check_cubic_sparsity(cubic_sparsity: Callable[..., float]) -> None:
 
     from .pruning import cubic_sparsity as ref
 
-    args = [(0, 0.0, 0.9, 10, 4, 5), (10, 0.0, 0.9, 10, 4, 5), (15, 0.0, 0.9, 10, 4, 5),
-            (17, 0.0, 0.9, 10, 4, 5), (25, 0.1, 0.8, 10, 4, 5), (30, 0.0, 0.9, 10, 4, 5),
+    args = [(0, 0.0, 0.9, 10, 4, 5), (10, 0.0, 0.9, 10, 4, 5),
+            (15, 0.0, 0.9, 10, 4, 5), (17, 0.0, 0.9, 10, 4, 5),
+            (25, 0.1, 0.8, 10, 4, 5), (30, 0.0, 0.9, 10, 4, 5),
             (99, 0.0, 0.9, 10, 4, 5), (7, 0.2, 0.95, 0, 10, 1)]
     names = ["before t0 the sparsity is s_i", "at t0 the sparsity is s_i",
              "one dt after t0: s_f + (s_i - s_f)(1 - 1/4)^3",
              "between updates it holds the last value",
-             "with s_i > 0", "at t0 + n dt it reaches s_f", "after the ramp it stays s_f",
+             "with s_i > 0", "at t0 + n dt it reaches s_f",
+             "after the ramp it stays s_f",
              "dt = 1 updates every step"]
     cases = [(nm, a, ref(*a)) for nm, a in zip(names, args)]
     run_cases("cubic_sparsity", cubic_sparsity, cases,
@@ -222,8 +225,8 @@ def check_quantize(quantize: Callable[[torch.Tensor, int, bool], tuple]) -> None
     def via_torch(pc: bool) -> tuple:  # torch's own kernels on the same (s, z)
         s, z = ref(w, 8, pc)[1:]
         if pc:
-            q = torch.quantize_per_channel(w, s.flatten().double(), z.flatten().long(), 0,
-                                           torch.quint8)
+            q = torch.quantize_per_channel(w, s.flatten().double(), z.flatten().long(),
+                                           0, torch.quint8)
         else:
             q = torch.quantize_per_tensor(w, float(s), int(z), torch.quint8)
         return q.int_repr().to(torch.int32), s, z
@@ -276,7 +279,7 @@ def check_dequantize(dequantize: Callable[..., torch.Tensor]) -> None:
 
 
 def check_fake_quant_ste(fake_quant: Callable[..., torch.Tensor]) -> None:
-    """Lab 3.2: `fake_quant(w, scale, zero, qmin, qmax)`: rounds forward, STE backward."""
+    """Lab 3.2: `fake_quant(w, scale, zero, qmin, qmax)`: round forward, STE back."""
 
     def trial(values: list[float], scale: float, qmin: int, qmax: int) -> tuple:
         w = torch.tensor(values, requires_grad=True)
@@ -307,8 +310,8 @@ def _compare_layers(got: Any, want: tuple, names: tuple[str, ...]) -> list[str]:
             if not isinstance(gp, torch.Tensor):
                 problems.append(f"{label} has no {pname}")
             elif gp.shape != wp.shape:
-                problems.append(f"{label}.{pname} has shape {tuple(gp.shape)}, expected "
-                                f"{tuple(wp.shape)}")
+                problems.append(f"{label}.{pname} has shape {tuple(gp.shape)}, "
+                                f"expected {tuple(wp.shape)}")
             elif not torch.allclose(gp.detach(), wp.detach()):
                 problems.append(f"{label}.{pname} holds the wrong entries")
     return problems
@@ -317,7 +320,7 @@ def _compare_layers(got: Any, want: tuple, names: tuple[str, ...]) -> list[str]:
 def _removal_problems(got: Any, want: tuple, original: tuple, names: tuple[str, ...],
                       run: Callable[[tuple], torch.Tensor], units: int,
                       keep: list[int], dead: list[int]) -> list[str]:
-    """Layer differences; and if only dead units went, outputs must stay as they were."""
+    """Layer differences; and if only dead units went, outputs must stay the same."""
     problems = _compare_layers(got, want, names)
     only_dead = set(range(units)) - set(keep) <= set(dead)
     if not problems and only_dead and not torch.allclose(run(got), run(original),
@@ -388,7 +391,7 @@ def check_remove_gru_units(remove: Callable[..., tuple]) -> None:
 
 
 def check_kd_loss(kd_loss: Callable[..., torch.Tensor]) -> None:
-    """Lab 3.3: `kd_loss(student, teacher, lengths, T)`: T² KL(teacher‖student), masked."""
+    """Lab 3.3: `kd_loss(student, teacher, lengths, T)`: T² KL(teacher‖student)."""
     from .distill import kd_kl
 
     gen = torch.Generator().manual_seed(3)
@@ -480,7 +483,8 @@ def _shard_problems(folder: Any, index: Any, state: dict, parts: dict) -> list[s
             if not torch.equal(t, state[k]):
                 problems.append(f"tensor {k!r} changed on the way to disk")
             info = part.get("tensors", {}).get(k, {})
-            if info.get("shape") != list(state[k].shape) or info.get("dtype") != "float32":
+            shape = list(state[k].shape)
+            if info.get("shape") != shape or info.get("dtype") != "float32":
                 problems.append(f"index entry of {k!r} is {info}, expected shape "
                                 f"{list(state[k].shape)} and dtype 'float32'")
     return problems

@@ -123,7 +123,7 @@ class Corpus:
         return [u for u in self.utterances if u.split == name]
 
     def audio(self, utt: Utterance, verify: bool = True) -> torch.Tensor:
-        """Load one utterance's waveform (float32, (samples,)), checking its checksum."""
+        """One utterance's waveform (float32, (samples,)), its checksum checked."""
         path = self.root / utt.path
         pcm = load_pcm16(path, self.config.sample_rate)
         if verify and sha256_bytes(pcm.tobytes()) != utt.checksum:
@@ -157,7 +157,8 @@ def plan_corpus(cfg: CorpusConfig) -> list[dict]:
                 rate=rng.randint(*cfg.rate_range), pitch=rng.randint(*cfg.pitch_range),
                 speed=rng.choice(cfg.speeds) if rng.random() < cfg.p_speed else 1.0,
                 noise=noise,
-                snr_db=round(rng.uniform(*cfg.snr_range_db), 1) if noise != "none" else None,
+                snr_db=(round(rng.uniform(*cfg.snr_range_db), 1)
+                        if noise != "none" else None),
                 rt60=round(rng.uniform(*cfg.rt60_range), 2)
                 if rng.random() < cfg.p_reverb else None,
                 lead=rng.uniform(0.05, 0.25), seed=rng.getrandbits(31),
@@ -204,7 +205,8 @@ def _render_chunk(args: tuple[list[dict], str, int]) -> list[dict]:
                 noise = augment.pink_noise(n, gen)
             else:  # babble from three other utterances of the same chunk (same split)
                 picks = torch.randint(0, len(clean), (3,), generator=gen).tolist()
-                noise = augment.babble_noise(n, [clean[j] for j in picks if j != k], gen)
+                others = [clean[j] for j in picks if j != k]
+                noise = augment.babble_noise(n, others, gen)
                 if noise.abs().max() == 0:
                     noise = augment.pink_noise(n, gen)
             wav = augment.mix_at_snr(wav, noise, p["snr_db"])
@@ -376,8 +378,9 @@ def librispeech_utterances(root: str | Path, subset: str = "dev-clean") -> list[
     return rows
 
 
-def speech_commands_utterances(root: str | Path, subset: str | None = None) -> list[dict]:
-    """List Speech Commands (`root/SpeechCommands/speech_commands_v0.02/<word>/*.wav`)."""
+def speech_commands_utterances(root: str | Path, subset: str | None = None
+                               ) -> list[dict]:
+    """List Speech Commands (`root/SpeechCommands/speech_commands_v0.02/<w>/*.wav`)."""
     from torchaudio.datasets import SPEECHCOMMANDS
 
     ds = SPEECHCOMMANDS(str(root), download=False, subset=subset)

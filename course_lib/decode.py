@@ -28,7 +28,7 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
 
 
 def snap_to_vocabulary(text: str, vocabulary: list[str]) -> str:
-    """Replace each out-of-vocabulary word by the nearest vocabulary word (edit distance).
+    """Replace each out-of-vocabulary word by the nearest vocabulary word (edits).
 
     A command recognizer knows its vocabulary: 'schol' -> 'school'. Uses rapidfuzz
     (jiwer's own dependency); ties go to the word listed first.

@@ -49,7 +49,7 @@ class _SparseShared(_Shared):
 
 
 def share_pruned_weights(model: nn.Module, k: int = 16) -> dict[str, int]:
-    """Cluster the non-zero weights of every 2-D+ matrix into k shared values (in place).
+    """Cluster the non-zero weights of each 2-D+ matrix into k shared values, in place.
 
     Returns {name: kept weights}. Fine-tune with `train.finetune` to train the
     centroids (the gradient of a centroid is the sum over the weights that share
@@ -223,7 +223,7 @@ class DeepConfig:
     share: FinetuneConfig = field(default_factory=_default_share)
     alpha: float = 0.5  # KD weight while fine-tuning the centroids
     temperature: float = 2.0
-    gap_bits: int = 8  # with Huffman coding, long gaps beat fillers (chapter 4 exercise)
+    gap_bits: int = 8  # with Huffman coding, long gaps beat fillers (exercise 4.1)
     dense_dtype: str = "float16"
 
 

@@ -37,7 +37,7 @@ def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 
 class DistillLoss:
-    """`loss_fn(student, batch)` for `finetune`: CTC mixed with KL to a fixed teacher."""
+    """`loss_fn(student, batch)` for `finetune`: CTC mixed with KL to a teacher."""
 
     def __init__(self, teacher: nn.Module, alpha: float = 0.5,
                  temperature: float = 2.0) -> None:

@@ -115,7 +115,8 @@ def stream_tensors(stream: HuffmanStream, prefix: str) -> dict[str, "torch.Tenso
     for s, n in stream.lengths.items():
         lengths[s] = n
     counts = np.array([stream.n, stream.n_bits], dtype=np.int64)
-    return {f"{prefix}/data": torch.from_numpy(np.frombuffer(stream.data, np.uint8).copy()),
+    data = np.frombuffer(stream.data, np.uint8).copy()
+    return {f"{prefix}/data": torch.from_numpy(data),
             f"{prefix}/lengths": torch.from_numpy(lengths),
             f"{prefix}/counts": torch.from_numpy(counts)}
 
@@ -124,8 +125,9 @@ def tensors_stream(tensors: dict[str, "torch.Tensor"], prefix: str) -> HuffmanSt
     """Inverse of `stream_tensors`."""
     lengths = tensors[f"{prefix}/lengths"].numpy()
     n, n_bits = (int(v) for v in tensors[f"{prefix}/counts"].numpy())
-    return HuffmanStream(tensors[f"{prefix}/data"].numpy().tobytes(),
-                         {int(s): int(k) for s, k in enumerate(lengths) if k}, n, n_bits)
+    code_lengths = {int(s): int(k) for s, k in enumerate(lengths) if k}
+    return HuffmanStream(tensors[f"{prefix}/data"].numpy().tobytes(), code_lengths, n,
+                         n_bits)
 
 
 MAX_TABLE_BITS = 24  # decode table of 2**24 entries at most

@@ -20,7 +20,7 @@ import torch
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike, opset: int = 17
                 ) -> Path:
-    """Write `model` (feats (B, T, n_mels), lengths (B,)) as an ONNX file, atomically."""
+    """Write `model` (feats (B, T, n_mels), lengths (B,)) as ONNX, atomically."""
     from .utils import atomic_write_bytes
 
     model = model.eval()
@@ -39,7 +39,7 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, opset: int = 17
 
 
 class OnnxModel:
-    """An ONNX Runtime session that is called like a `CTCModel` (torch in, torch out)."""
+    """An ONNX Runtime session called like a `CTCModel` (torch in, torch out)."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
         import onnxruntime as ort

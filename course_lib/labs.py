@@ -62,7 +62,8 @@ def generate_student_copies(root: Path | None = None, check_only: bool = False
 
     stale = []
     for src in lab_sources(root):
-        text = nbformat.writes(student_notebook(nbformat.read(src, as_version=4))) + "\n"
+        student = student_notebook(nbformat.read(src, as_version=4))
+        text = nbformat.writes(student) + "\n"
         dst = student_path(src)
         if not dst.exists() or dst.read_text() != text:
             stale.append(dst)

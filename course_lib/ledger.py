@@ -92,9 +92,10 @@ class Ledger:
                 return r
         raise KeyError(f"no ledger record named {name!r} in {self.path}")
 
-    def table(self) -> str:
-        """The ledger as a fixed-width text table."""
-        return format_table(self.records())
+    def table(self, chapters: tuple[str, ...] | None = None) -> str:
+        """The ledger as a fixed-width text table: every row, or those of `chapters`."""
+        return format_table([r for r in self.records()
+                             if chapters is None or r.chapter in chapters])
 
 
 def format_table(records: list[Record]) -> str:
@@ -105,7 +106,8 @@ def format_table(records: list[Record]) -> str:
     for r in records:
         rows.append([
             r.name, r.chapter, f"{100 * r.wer:.2f}",
-            f"{100 * r.wer_ci95[0]:.2f}-{100 * r.wer_ci95[1]:.2f}", f"{100 * r.cer:.2f}",
+            f"{100 * r.wer_ci95[0]:.2f}-{100 * r.wer_ci95[1]:.2f}",
+            f"{100 * r.cer:.2f}",
             f"{r.params:,}", f"{r.nonzero_params:,}", f"{r.file_bytes / 1000:.1f}",
             f"{r.compressed_bytes / 1000:.1f}",
             "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",

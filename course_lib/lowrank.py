@@ -34,7 +34,7 @@ Ranks = dict[str, int]  # factorized matrix ("conv0", "rnn1", ...) -> rank
 
 
 class LowRankConv1d(nn.Module):
-    """Conv1d C_in -> C_out of rank r: conv C_in -> r (kernel k), then 1x1 r -> C_out."""
+    """Conv1d C_in -> C_out of rank r: C_in -> r (kernel k), then 1x1 r -> C_out."""
 
     def __init__(self, conv: nn.Conv1d, rank: int) -> None:
         super().__init__()
@@ -85,7 +85,7 @@ def singular_values(model: CTCModel) -> dict[str, torch.Tensor]:
 
 
 def choose_ranks(model: CTCModel, energy: float) -> Ranks:
-    """Per-matrix rank that keeps `energy`; matrices where it would not pay stay whole."""
+    """Per-matrix rank that keeps `energy`; where it would not pay, a matrix stays."""
     ranks = {}
     for name, w in matrices(model).items():
         r = energy_rank(torch.linalg.svdvals(w), energy)

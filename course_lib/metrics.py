@@ -66,7 +66,7 @@ def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
 
 def bootstrap_wer_ci(errors: np.ndarray, words: np.ndarray, n_boot: int = 1000,
                      seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of corpus WER = sum(errors)/sum(words) over utterances."""
+    """Percentile bootstrap CI of corpus WER = sum(errors) / sum(words) (ch. 2)."""
     idx = _resamples(len(errors), n_boot, seed)
     return _interval(errors[idx].sum(1) / words[idx].sum(1), level)
 

@@ -269,7 +269,8 @@ def remove_units(model: CTCModel, keep: Keep) -> CTCModel:
                          f"GRU direction the same number of units; got {sizes} and "
                          f"{rnn_sizes}")
     for g, idx in keep.items():
-        if len(set(idx.tolist())) != len(idx) or idx.min() < 0 or idx.max() >= groups[g]:
+        distinct = len(set(idx.tolist())) == len(idx)
+        if not distinct or idx.min() < 0 or idx.max() >= groups[g]:
             raise ValueError(f"{g}: keep indices must be distinct and in [0, "
                              f"{groups[g]}), got {idx.tolist()}")
     sd = model.state_dict()
@@ -297,7 +298,8 @@ def remove_units(model: CTCModel, keep: Keep) -> CTCModel:
     inp = _rnn_input(keep, cfg.rnn_layers, h, cfg.bidirectional, last)
     new["head.weight"] = sd["head.weight"][:, inp]
     new["head.bias"] = sd["head.bias"]
-    small = CTCModel(replace(cfg, conv_channels=sizes.pop(), rnn_hidden=rnn_sizes.pop()))
+    small = CTCModel(replace(cfg, conv_channels=sizes.pop(),
+                             rnn_hidden=rnn_sizes.pop()))
     small.load_state_dict(new, strict=True)  # copies into the new parameters
     return small.train(model.training)
 

@@ -43,7 +43,8 @@ def send_tensor(t: torch.Tensor, dst: int) -> None:
     """Send a float32 or int64 tensor of any shape: a header (dtype, ndim, shape),
     then the data."""
     t = t.contiguous()
-    header = torch.tensor([_DTYPES.index(t.dtype), t.dim(), *t.shape], dtype=torch.int64)
+    header = torch.tensor([_DTYPES.index(t.dtype), t.dim(), *t.shape],
+                          dtype=torch.int64)
     dist.send(torch.tensor([header.numel()], dtype=torch.int64), dst)
     dist.send(header, dst)
     dist.send(t, dst)
@@ -113,7 +114,8 @@ def run_pipeline(folder: str | os.PathLike, feats: torch.Tensor,
     import torch.multiprocessing as mp
     from safetensors.torch import load_file, save_file
 
-    split_stages(meta_model(read_index(folder)).stages(), world)  # refuse a bad world size early
+    # Refuse a bad world size early, before any process starts.
+    split_stages(meta_model(read_index(folder)).stages(), world)
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
         save_file({"feats": feats.contiguous(), "lengths": lengths.contiguous()},
                   os.path.join(work, "inputs.safetensors"))

@@ -203,7 +203,7 @@ def prune_finetune(model: nn.Module, examples: list[Example], cfg: PruneConfig,
 def sensitivity_scan(model: nn.Module, evaluate: Callable[[nn.Module], float],
                      sparsities: list[float], names: list[str] | None = None,
                      progress: bool = True) -> dict[str, list[float]]:
-    """Prune one weight tensor at a time (a copy of `model`), score each with `evaluate`.
+    """Prune one weight tensor at a time (in a copy of `model`), score with `evaluate`.
 
     Returns {name: [score at each sparsity]}: the layers whose score stays flat
     tolerate pruning; the steep ones need a lower share of the global budget.
@@ -250,13 +250,14 @@ def matmul_times(densities: list[float], rows: int = 432, cols: int = 288,
 # recovers at 90 %. The package carries its result (`SHIPPED`, made by
 # `python -m course_lib deep-compress --ship`); chapter 4 builds Deep Compression on it.
 LONG = PruneConfig(sparsity=0.9, scope="global", schedule="cubic", ramp=0.5, every=20,
-                   distill=0.5, finetune=FinetuneConfig(steps=4000, lr=3e-3, warmup=0.05))
+                   distill=0.5,
+                   finetune=FinetuneConfig(steps=4000, lr=3e-3, warmup=0.05))
 LONG_EVAL_EVERY = 250
 SHIPPED = Path(__file__).parent / "artifacts" / "pruned90.sparse"
 
 
 def long_pruned_baseline(progress: bool = True) -> tuple[nn.Module, Path, list[dict]]:
-    """`pruned_baseline(LONG)` on every training utterance (shipped, chapters 3.1, 4)."""
+    """`pruned_baseline(LONG)` on every training utterance (shipped; ch. 3.1, 4)."""
     return pruned_baseline(LONG, train_limit=None, eval_every=LONG_EVAL_EVERY,
                            progress=progress)
 

@@ -41,7 +41,8 @@ class QuantSpec:
         """Smallest integer code."""
         if not self.symmetric:
             return 0
-        return -(2 ** (self.bits - 1)) if self.full_range else -(2 ** (self.bits - 1) - 1)
+        half = 2 ** (self.bits - 1)
+        return -half if self.full_range else -(half - 1)
 
     @property
     def qmax(self) -> int:
@@ -110,7 +111,7 @@ def dequantize_codes(codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tenso
 
 
 def fake_quantize(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
-    """Quantize and dequantize: the float values an integer model really computes with."""
+    """Quantize and dequantize: the float values an integer model computes with."""
     scale, zero = qparams(w, spec)
     return dequantize(quantize(w.detach().float(), scale, zero, spec), scale, zero)
 
@@ -309,8 +310,9 @@ def _quant_inputs(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
 
 
 @torch.no_grad()
-def collect_activations(model: torch.nn.Module, examples: list, max_values: int = 200_000,
-                        seed: int = 0) -> dict[str, torch.Tensor]:
+def collect_activations(model: torch.nn.Module, examples: list,
+                        max_values: int = 200_000, seed: int = 0
+                        ) -> dict[str, torch.Tensor]:
     """A random sample of each quantized layer's input values on `examples`.
 
     Use training (calibration) utterances, never test ones. Padded frames are zero
@@ -440,7 +442,8 @@ def remove_weight_fake_quant(model: torch.nn.Module) -> None:
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
             for attr in list(module.parametrizations):
-                parametrize.remove_parametrizations(module, attr, leave_parametrized=True)
+                parametrize.remove_parametrizations(module, attr,
+                                                    leave_parametrized=True)
 
 
 # ----------------------------------------------------------------------------------

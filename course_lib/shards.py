@@ -277,7 +277,8 @@ def verify_shards(folder: str | os.PathLike, expect: ModelConfig | None = None
                 meta, shapes = f.metadata() or {}, {k: f.get_slice(k).get_shape()
                                                     for k in f.keys()}
         except Exception as exc:
-            raise ShardError(f"{path}: not a readable safetensors file ({exc})") from exc
+            raise ShardError(f"{path}: not a readable safetensors file ({exc})"
+                             ) from exc
         if meta.get("model_id") != index["model_id"]:
             raise ShardError(f"{path}: a shard of another model (model id "
                              f"{str(meta.get('model_id'))[:12]}..., the index says "
@@ -421,7 +422,7 @@ class OnDemand(nn.Module):
 
     def run_stages(self, stages: list[str], x: torch.Tensor, lengths: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run consecutive stages on (x, lengths); return the last one's (x, lengths)."""
+        """Run consecutive stages on (x, lengths); return the last one's output."""
         for stage in stages:
             out = self.run_stage(stage, x, lengths)
             x, lengths = out if isinstance(out, tuple) else (out, lengths)
@@ -538,7 +539,8 @@ def peak_memory(folder: str | os.PathLike, feats: torch.Tensor, lengths: torch.T
 
     with tempfile.TemporaryDirectory() as work:
         inputs = os.path.join(work, "inputs.safetensors")
-        save_file({"feats": feats.contiguous(), "lengths": lengths.contiguous()}, inputs)
+        save_file({"feats": feats.contiguous(), "lengths": lengths.contiguous()},
+                  inputs)
         code = ("import json, sys; from course_lib.shards import _peak_child; "
                 "print(json.dumps(_peak_child(*sys.argv[1:4])))")
         # A fixed malloc threshold: glibc then maps every large tensor on its own and

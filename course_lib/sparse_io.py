@@ -134,7 +134,7 @@ def _payload_hash(tensors: dict[str, torch.Tensor]) -> str:
 
 def write_container(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
                     header: dict[str, str], **meta: object) -> Path:
-    """Write tensors + header (+ JSON-encoded `meta`) with a payload sha256, atomically."""
+    """Write tensors + header (+ JSON-encoded `meta`) with a payload sha256, atomic."""
     from safetensors.torch import save
 
     header = dict(header, sha256=_payload_hash(tensors))
@@ -144,7 +144,7 @@ def write_container(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
 
 def read_container(path: str | os.PathLike, fmt: str
                    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a container of format `fmt`; refuse unreadable, foreign or corrupted files."""
+    """Read a container of format `fmt`; refuse unreadable, foreign or corrupt files."""
     from safetensors.torch import load
 
     path = Path(path)
@@ -209,7 +209,8 @@ def load_sparse(path: str | os.PathLike, model: CTCModel | None = None) -> CTCMo
     missing = sorted(set(expected) - set(layout))
     if unknown or missing:
         raise ValueError(f"{path}: tensors do not match the model: in the file but not "
-                         f"the model {unknown}, in the model but not the file {missing}")
+                         f"the model {unknown}, in the model but not the file "
+                         f"{missing}")
     state = {}
     for name, info in layout.items():
         shape = tuple(info["shape"])

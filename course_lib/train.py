@@ -307,7 +307,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     model = CTCModel(model_cfg)
     # Every process takes the same number of batches (DDP needs them in step).
     steps_per_epoch = max(math.ceil(len(train_ex) / cfg.batch_size) // world, 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
         pct_start=cfg.warmup, div_factor=10.0)

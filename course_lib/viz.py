@@ -14,7 +14,8 @@ def audio_player(wav: torch.Tensor, sample_rate: int = 16000):
     return Audio(wav.clamp(-1, 1).numpy(), rate=sample_rate, normalize=False)
 
 
-def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None, hop_ms: float = 10.0):
+def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None,
+                     hop_ms: float = 10.0):
     """Show log-mel features (frames, n_mels) with time in seconds on the x axis."""
     import matplotlib.pyplot as plt
 

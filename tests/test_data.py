@@ -160,7 +160,8 @@ def test_librispeech_layout(tmp_path):
     (folder / "84-121123.trans.txt").write_text(
         "84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n")
     rows = cl.data.librispeech_utterances(tmp_path, "dev-clean")
-    assert [r["text"] for r in rows] == ["go do you hear", "but in less than five minutes"]
+    assert [r["text"] for r in rows] == ["go do you hear",
+                                         "but in less than five minutes"]
     assert cl.load_audio(rows[0]["path"]).numel() == 8000
 
 

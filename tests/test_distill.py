@@ -9,8 +9,8 @@ from course_lib.distill import DistillLoss, kd_kl
 
 def test_identical_teacher_and_student_give_zero():
     logits = torch.randn(2, 7, 29)
-    assert kd_kl(logits, logits, torch.tensor([7, 4]), 2.0).item() == pytest.approx(0.0,
-                                                                                   abs=1e-6)
+    kl = kd_kl(logits, logits, torch.tensor([7, 4]), 2.0).item()
+    assert kl == pytest.approx(0.0, abs=1e-6)
 
 
 def test_kl_matches_torch_and_ignores_padding():
@@ -66,7 +66,8 @@ def tiny_cfg(method: str) -> D.DistillConfig:
 def test_the_student_is_at_most_30_percent_of_the_teacher():
     from course_lib.baseline import MODEL
 
-    ratio = cl.count_params(cl.CTCModel(D.STUDENT)) / cl.count_params(cl.CTCModel(MODEL))
+    ratio = (cl.count_params(cl.CTCModel(D.STUDENT))
+             / cl.count_params(cl.CTCModel(MODEL)))
     assert ratio <= 0.30
     assert D.STUDENT.rnn_layers < MODEL.rnn_layers  # shallower: fewer sequential loops
 

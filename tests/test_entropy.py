@@ -56,7 +56,8 @@ def test_total_bits_equal_the_dahuffman_library():
     rng = np.random.default_rng(3)
     x = rng.geometric(0.3, 5000)
     counts = E.counts_of(x)
-    lib = dahuffman.HuffmanCodec.from_frequencies(counts)  # adds an end symbol (count 1)
+    # dahuffman adds an end-of-stream symbol (count 1)
+    lib = dahuffman.HuffmanCodec.from_frequencies(counts)
     lib_bits = sum(counts.get(s, 1) * n for s, (n, _) in lib.get_code_table().items())
     eof = max(counts) + 1
     ours = {**counts, eof: 1}

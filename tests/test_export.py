@@ -12,7 +12,8 @@ from course_lib import export  # noqa: E402
 
 def test_onnx_outputs_equal_pytorch_on_padded_batches(tmp_path):
     torch.manual_seed(0)
-    m = cl.CTCModel(cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2)).eval()
+    cfg = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2)
+    m = cl.CTCModel(cfg).eval()
     path = export.export_onnx(m, tmp_path / "m.onnx")
     onnx_model = export.OnnxModel(path)
     for batch, frames, lengths in ((1, 37, [37]), (3, 90, [90, 61, 12])):

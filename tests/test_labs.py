@@ -43,7 +43,8 @@ def test_student_copies_are_current():
 
 def test_reference_passes_and_wrong_answers_fail_the_check():
     def reference(log_probs, length):
-        return cl.greedy_decode(log_probs[None], __import__("torch").tensor([length]))[0]
+        lengths = __import__("torch").tensor([length])
+        return cl.greedy_decode(log_probs[None], lengths)[0]
 
     cl.checks.check_best_path(reference)
     with pytest.raises(CheckFailed, match="not implemented"):
@@ -173,8 +174,9 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
         with torch.no_grad():
             for name, p in new.named_parameters():
                 src = getattr(gru, name)
-                p.copy_(src[torch.cat([keep, keep, keep])] if "weight_ih" in name
-                        or "bias" in name else src[torch.cat([keep, keep, keep])][:, keep])
+                rows = src[torch.cat([keep, keep, keep])]  # the three gate blocks
+                p.copy_(rows if "weight_ih" in name or "bias" in name
+                        else rows[:, keep])
         return new, N.keep_inputs(consumer, keep)
 
     with pytest.raises(CheckFailed, match="wrong entries"):

@@ -9,10 +9,10 @@ import torch
 import course_lib as cl
 
 
-def _record(tmp_path, name):
+def _record(tmp_path, name, chapter="1"):
     model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
     path = cl.save_model(model, tmp_path / f"{name}.safetensors")
-    return cl.measure(name, "1", model, path, ["call mom", "turn on the fan"],
+    return cl.measure(name, chapter, model, path, ["call mom", "turn on the fan"],
                       ["call mom", "turn the fan"],
                       latency_fn=lambda w: cl.recognize(model, w),
                       latency_waves=[torch.zeros(8000)], config={"k": 1})
@@ -35,6 +35,15 @@ def test_measure_and_report(cache, tmp_path):
     table = subprocess.run([sys.executable, "-m", "course_lib", "report"],
                            capture_output=True, text=True, check=True).stdout
     assert "tiny" in table and "WER %" in table
+
+
+def test_table_of_some_chapters(cache, tmp_path):
+    _record(tmp_path, "first-row", "1")
+    _record(tmp_path, "second-row", "3.1")
+    both = cl.Ledger().table()
+    assert "first-row" in both and "second-row" in both
+    only = cl.Ledger().table(chapters=("3.1",))
+    assert "second-row" in only and "first-row" not in only and "WER %" in only
 
 
 def test_corrupt_ledger_is_explained(cache):

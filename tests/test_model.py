@@ -18,7 +18,8 @@ def test_parameter_count_is_in_the_spec_range():
 
 
 @pytest.mark.parametrize("cfg", [cl.ModelConfig(),
-                                 cl.ModelConfig(extra_convs=2, rnn_layers=1, upsample=2)],
+                                 cl.ModelConfig(extra_convs=2, rnn_layers=1,
+                                                upsample=2)],
                          ids=["baseline", "residual-convs-upsampled"])
 def test_padding_does_not_change_outputs(cfg):
     torch.manual_seed(0)
@@ -40,7 +41,8 @@ def test_conv_lengths_match_real_output(upsample):
     model = cl.CTCModel(cl.ModelConfig(upsample=upsample)).eval()
     for t in (1, 2, 3, 4, 5, 17, 100):
         out, n = model(torch.randn(1, t, 80), torch.tensor([t]))
-        assert out.shape[1] == int(n[0]) == int(model.output_lengths(torch.tensor([t]))[0])
+        expected = int(model.output_lengths(torch.tensor([t]))[0])
+        assert out.shape[1] == int(n[0]) == expected
 
 
 def test_save_and_load_roundtrip(tmp_path):

@@ -29,7 +29,8 @@ def test_groups_and_unit_rows_cover_every_incoming_weight():
     groups = N.unit_groups(m)
     assert groups == {"conv.0": 16, "conv.1": 16, "rnn.fwd.0": 12, "rnn.fwd.1": 12,
                       "rnn.bwd.0": 12, "rnn.bwd.1": 12}
-    rows = N.unit_rows(m, "rnn.fwd.1")  # 3 gates x (24 inputs + 12 recurrent + 2 biases)
+    # 3 gates x (24 inputs + 12 recurrent + 2 biases)
+    rows = N.unit_rows(m, "rnn.fwd.1")
     assert rows.shape == (12, 3 * (24 + 12 + 2))
     gru = m.rnn.fwd[1]
     assert torch.equal(rows[5, :24], gru.weight_ih_l0[5])  # r gate of unit 5

@@ -1,4 +1,4 @@
-"""Notebooks are stored clean (no outputs, nbdev style), fit the page, keep math whole."""
+"""Notebooks are stored clean (no outputs, as nbdev), fit the page, keep math whole."""
 
 import re
 from pathlib import Path
@@ -58,7 +58,8 @@ def lines_breaking_math(text: str) -> list[str]:
 
 
 def test_lines_breaking_math_finds_a_plus_at_a_line_start():
-    assert lines_breaking_math("of $a\n+ b$, and $c$\n- a real item") == ["+ b$, and $c$"]
+    text = "of $a\n+ b$, and $c$\n- a real item"
+    assert lines_breaking_math(text) == ["+ b$, and $c$"]
     assert lines_breaking_math("`$HOME`\n- item\n$x$\n# heading") == []
 
 

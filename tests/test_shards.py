@@ -109,8 +109,8 @@ def _corrupt(tmp_path, model, how: str) -> None:
     elif how == "missing":
         (tmp_path / "head.safetensors").unlink()
     elif how == "unknown":
-        part["head"]["tensors"]["head.scale"] = dict(shape=[1],
-                                                                dtype="float32", bytes=4)
+        part["head"]["tensors"]["head.scale"] = dict(shape=[1], dtype="float32",
+                                                     bytes=4)
         index_path.write_text(json.dumps(index))
     elif how == "other model":
         torch.manual_seed(1)
@@ -223,7 +223,8 @@ def test_quantized_shards_give_chapter_3_2s_quantized_model(model, inputs, tmp_p
         want_out = ref(*inputs)[0]
     runner = S.OnDemand(tmp_path / "q")
     assert torch.equal(runner(*inputs)[0], want_out)
-    assert not torch.equal(want_out, model(*inputs)[0])  # quantized: not the float model
+    # quantized: not the float model
+    assert not torch.equal(want_out, model(*inputs)[0])
     assert runner.peak_bytes == max(  # held: the dequantized float32 weights
         4 * sum(state[k].numel() for k in state if k.startswith(pre))
         for pre in model.stage_prefixes().values())

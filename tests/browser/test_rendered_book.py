@@ -79,7 +79,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def browser():
     exe = chromium()
     if not exe:
-        pytest.skip("no Chromium found: run `bash scripts/install_browser.sh` (Debian's "
+        pytest.skip("no Chromium found: run `bash scripts/install_browser.sh` "
+                    "(Debian's "
                     "chromium package) or set COURSE_LIB_CHROMIUM")
     from playwright.sync_api import sync_playwright
 
@@ -125,8 +126,8 @@ CHECK_JS = """async () => {
   const walker = document.createTreeWalker(
       document.querySelector('article') || document.body, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    if (n.parentElement.closest('pre, code, mjx-container, script, style, .cell_output'))
-      continue;
+    const skip = 'pre, code, mjx-container, script, style, .cell_output';
+    if (n.parentElement.closest(skip)) continue;
     if (/\\\\[()\\[\\]]|\\$/.test(n.textContent))
       out.rawTex.push(n.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
   }
