@@ -14,6 +14,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Hashable, Iterator, TypeVar
 
@@ -115,6 +116,18 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _take_turns(fns: dict[K, Callable[[], object]], repeats: int
+                ) -> dict[K, list[float]]:
+    """Seconds of every `fn()` call: each repeat calls the functions once, in turn."""
+    times: dict[K, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
 def interleaved_ms(fns: dict[K, Callable[[], object]], repeats: int, warmup: int
                    ) -> dict[K, float]:
     """Median milliseconds of each `fn()`, the functions taking turns (ch. 3.1, 3.4).
@@ -122,16 +135,9 @@ def interleaved_ms(fns: dict[K, Callable[[], object]], repeats: int, warmup: int
     Every repeat calls each function once, so a slow moment of the machine hits all
     of them alike and their ratios stay fair; `warmup` calls each go first.
     """
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[K, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: 1000 * statistics.median(t) for k, t in times.items()}
+    _take_turns(fns, warmup)
+    return {k: 1000 * statistics.median(t)
+            for k, t in _take_turns(fns, repeats).items()}
 
 
 @dataclass
@@ -154,16 +160,15 @@ def side_by_side(fns: dict[str, Callable[[torch.Tensor], object]],
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     rtfs: dict[str, list[float]] = {name: [] for name in fns}
+    def on(w: torch.Tensor) -> dict[str, Callable[[], object]]:
+        return {name: partial(fn, w) for name, fn in fns.items()}
+
     with one_thread(), torch.inference_mode():
-        for fn in fns.values():  # warm-up: first calls set up kernels
-            for w in waves[:warmup]:
-                fn(w)
+        for w in waves[:warmup]:  # warm-up: first calls set up kernels
+            _take_turns(on(w), 1)
         for _ in range(rounds):
             for w in waves:
-                for name, fn in fns.items():
-                    t0 = time.perf_counter()
-                    fn(w)
-                    dt = time.perf_counter() - t0
+                for name, (dt,) in _take_turns(on(w), 1).items():
                     times[name].append(dt)
                     rtfs[name].append(dt / (w.numel() / sample_rate))
     return {name: Latency(1000 * statistics.median(times[name]),

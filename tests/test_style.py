@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
+from test_notebooks import PAGE_WIDTH  # the limit on code cells, here too
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("course_lib/*.py"), *ROOT.glob("tests/**/*.py"),
                   ROOT / "conftest.py", *ROOT.glob("book/_ext/*.py")])
-PAGE_WIDTH = 88  # the same limit as tests/test_notebooks.py puts on code cells
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
