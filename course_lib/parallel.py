@@ -3,9 +3,9 @@
 A chapter that compares two fine-tuning recipes runs two independent trainings. One
 small GRU model does not keep two CPU cores busy: its matrices are too small to split
 well between threads. Two runs in two processes, one thread each, share the cores
-better than two runs one after the other with two threads each: chapter 3.1's two
-300-step runs took 341-432 s side by side on 2 cores (three runs), against 492-508 s
-in turn.
+better than two runs one after the other with two threads each: two 300-step
+pruning runs (chapter 3.1's first recipe) took 341-432 s side by side on 2 cores
+(three runs), against 492-508 s in turn.
 
 `run_cached` takes the calls of cached trainers (`functools.partial` of, say,
 `pruning.pruned_baseline`), runs them in worker processes (spawned: a fresh

@@ -1,5 +1,7 @@
 """Metrics against hand-computed values; decoding on hand-made posteriors."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -93,3 +95,35 @@ def test_snap_to_vocabulary():
     assert cl.snap_to_vocabulary("mesage rachl to the schol", vocab) == \
         "message rachel to the school"
     assert cl.snap_to_vocabulary("", vocab) == ""
+
+
+def test_file_sizes_of_a_large_file_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    path = tmp_path / "model.bin"
+    path.write_bytes(rng.integers(0, 4, 1_500_000, dtype=np.uint8).tobytes())
+    first = cl.file_sizes(path)
+    assert first["zlib_bytes"] < first["file_bytes"]
+
+    def no_lzma(*args, **kwargs):
+        raise AssertionError("lzma ran again on bytes it had already sized")
+
+    monkeypatch.setattr(cl.metrics.lzma, "compress", no_lzma)
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(path.read_bytes())
+    assert cl.file_sizes(copy) == first  # same bytes, another path: from the cache
+    path.write_bytes(path.read_bytes()[:-1])  # other bytes: computed again
+    with pytest.raises(AssertionError, match="lzma ran again"):
+        cl.file_sizes(path)
+
+
+def test_a_corrupt_size_cache_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path / "cache"))
+    path = tmp_path / "model.bin"
+    path.write_bytes(np.random.default_rng(1).integers(0, 4, 1_200_000,
+                                                       dtype=np.uint8).tobytes())
+    first = cl.file_sizes(path)
+    (memo,) = (tmp_path / "cache" / "sizes").glob("*.json")
+    memo.write_text("{half a record")
+    assert cl.file_sizes(path) == first
+    assert json.loads(memo.read_text()) == first  # and the record is whole again
