@@ -486,7 +486,7 @@ def _shard_problems(folder: Any, index: Any, state: dict, parts: dict) -> list[s
             shape = list(state[k].shape)
             if info.get("shape") != shape or info.get("dtype") != "float32":
                 problems.append(f"index entry of {k!r} is {info}, expected shape "
-                                f"{list(state[k].shape)} and dtype 'float32'")
+                                f"{shape} and dtype 'float32'")
     return problems
 
 

@@ -99,6 +99,9 @@ def count_nonzero(model: torch.nn.Module) -> int:
     return int(sum(int((p != 0).sum()) for p in model.parameters()))
 
 
+_SIZE_KEYS = ("file_bytes", "zlib_bytes", "lzma_bytes")  # what file_sizes returns
+
+
 def file_sizes(path: str | os.PathLike) -> dict[str, int]:
     """Bytes of the real file, and after zlib (level 9) and lzma (preset 9).
 
@@ -121,9 +124,6 @@ def file_sizes(path: str | os.PathLike) -> dict[str, int]:
     if memo is not None:
         atomic_write_json(memo, sizes)
     return sizes
-
-
-_SIZE_KEYS = ("file_bytes", "zlib_bytes", "lzma_bytes")
 
 
 @contextmanager
