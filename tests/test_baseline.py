@@ -3,12 +3,14 @@
 import pytest
 
 import course_lib as cl
-from course_lib import baseline
+from course_lib.zoo import baseline, shipped_file
+
+SHIPPED = shipped_file("baseline")
 
 
 def test_shipped_checkpoint_exists_and_matches_the_current_config():
-    assert baseline.SHIPPED.exists(), "run `python -m course_lib train-baseline --ship`"
-    meta = cl.models.read_metadata(baseline.SHIPPED)
+    assert SHIPPED.exists(), "run `python -m course_lib train-baseline --ship`"
+    meta = cl.read_metadata(SHIPPED)
     assert meta["corpus_key"] == baseline.CORPUS.key(), (
         "the corpus configuration changed since the shipped baseline was trained: "
         "retrain it with `python -m course_lib train-baseline --ship`")
@@ -22,15 +24,15 @@ def test_a_changed_corpus_config_invalidates_the_shipped_checkpoint(monkeypatch)
 
 
 def test_shipped_checkpoint_loads_safely_with_its_recorded_training():
-    model = cl.load_model(baseline.SHIPPED, expect=baseline.MODEL)
-    meta = cl.models.read_metadata(baseline.SHIPPED)
+    model = cl.load_model(SHIPPED, expect=baseline.MODEL)
+    meta = cl.read_metadata(SHIPPED)
     assert cl.count_params(model) > 1_000_000
     assert meta["train_seconds"] > 0 and meta["history"]
 
 
 def test_baseline_path_copies_the_shipped_file_into_the_cache(cache):
     path = cl.baseline_path(progress=False)
-    assert path.read_bytes() == baseline.SHIPPED.read_bytes()
+    assert path.read_bytes() == SHIPPED.read_bytes()
     assert cl.baseline_path(progress=False) == path  # reused
 
 

@@ -35,7 +35,7 @@ def test_side_by_side_takes_turns_on_every_wave():
 
 
 def test_interleaved_ms_takes_turns_and_gives_medians():
-    from course_lib.metrics import interleaved_ms
+    from course_lib.core.metrics import interleaved_ms
 
     order = []
     ms = interleaved_ms({k: (lambda k=k: order.append(k)) for k in (1, 2)},

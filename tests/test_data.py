@@ -1,6 +1,5 @@
 """Corpus: determinism, disjoint voices, atomic cache, bad audio, real layouts."""
 
-import json
 import os
 import shutil
 import stat
@@ -8,10 +7,10 @@ import stat
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import course_lib as cl
-from course_lib.data import plan_corpus
+from course_lib.core.corpus import build
+from course_lib.core.corpus.build import plan_corpus
 
 from tinycfg import TINY
 
@@ -19,7 +18,7 @@ from tinycfg import TINY
 def test_plan_is_deterministic_and_voices_disjoint():
     a, b = plan_corpus(TINY), plan_corpus(TINY)
     assert a == b
-    voices = {s: {p["variant"] for p in a if p["split"] == s} for s in cl.data.SPLITS}
+    voices = {s: {p["variant"] for p in a if p["split"] == s} for s in build.SPLITS}
     assert not voices["train"] & voices["test"]
     assert not voices["train"] & voices["dev"]
     assert not voices["dev"] & voices["test"]
@@ -54,13 +53,13 @@ def test_same_config_gives_same_bytes(tiny_corpus, tmp_path, monkeypatch):
 def test_half_written_split_is_not_taken_as_finished(tmp_path, monkeypatch):
     monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path))
     cfg = cl.CorpusConfig(n_train=20, n_dev=12, n_test=12, chunk_size=6)
-    root = cl.data.corpus_root(cfg)
+    root = build.corpus_root(cfg)
     partial = root / ".test.partial"
     (partial / "chunks").mkdir(parents=True)
     # An interrupted run: one chunk written correctly, one file of garbage.
     first = plan_corpus(cfg)
     first = [p for p in first if p["split"] == "test"][:6]
-    rows = cl.data._render_chunk((first, str(partial), 16000))
+    rows = build._render_chunk((first, str(partial), 16000))
     cl.utils.atomic_write_json(partial / "chunks" / "0000.json", rows)
     (partial / "garbage.flac").write_bytes(b"not audio")
     corpus = cl.build_corpus(cfg, splits=("test",), progress=False)
@@ -159,7 +158,7 @@ def test_librispeech_layout(tmp_path):
         _tone(folder / f"84-121123-{k:04d}.flac")
     (folder / "84-121123.trans.txt").write_text(
         "84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n")
-    rows = cl.data.librispeech_utterances(tmp_path, "dev-clean")
+    rows = build.librispeech_utterances(tmp_path, "dev-clean")
     assert [r["text"] for r in rows] == ["go do you hear",
                                          "but in less than five minutes"]
     assert cl.load_audio(rows[0]["path"]).numel() == 8000
@@ -171,7 +170,7 @@ def test_speech_commands_layout(tmp_path):
         (root / word).mkdir(parents=True)
         _tone(root / word / "0a7c2a8d_nohash_0.wav", 1.0)
     (root / "_background_noise_").mkdir()
-    rows = cl.data.speech_commands_utterances(tmp_path)
+    rows = build.speech_commands_utterances(tmp_path)
     assert sorted(r["text"] for r in rows) == ["left", "yes"]
     assert cl.load_audio(rows[0]["path"]).numel() == 16000
 

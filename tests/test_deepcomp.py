@@ -8,7 +8,10 @@ import torch
 
 import course_lib as cl
 from course_lib import deepcomp as D, pruning
-from course_lib.train import FinetuneConfig, collate, ctc_loss
+from course_lib.core.losses import ctc_loss
+from course_lib.zoo import deepcomp as Z, shipped_file
+
+SHIPPED, STUDENT_SHIPPED = shipped_file("deepcomp"), shipped_file("student-deep")
 
 SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2)
 
@@ -81,7 +84,7 @@ def test_a_dense_shared_model_stores_no_positions(tmp_path, huffman):
     back = D.load_deep(path).state_dict()
     for k, a in m.state_dict().items():
         assert torch.equal(a, back[k]), k
-    tensors, meta = cl.sparse_io.read_container(path, D.FORMAT)
+    tensors, meta = cl.modelfile.read_container(path, D.FORMAT)
     assert not any(k.startswith("gaps/") and v.numel() for k, v in tensors.items())
     # one stored index per weight, nothing for positions: k = 8 values take 3 bits
     # (Huffman) or a 4-bit field (log2(k + 1): one code is reserved for fillers)
@@ -118,64 +121,59 @@ def test_bad_input_is_refused(tmp_path):
 
 
 def test_shipped_results_match_the_shipped_baseline_and_the_defaults():
-    from course_lib import baseline
-    from course_lib.pruning import LONG, LONG_EVAL_EVERY, SHIPPED as PRUNED
-    from course_lib.sparse_io import sparse_metadata
-    from course_lib.utils import config_hash, sha256_file
+    from course_lib.core.utils import config_hash, sha256_file
+    from course_lib.techniques.pruning.sparse_io import sparse_metadata
+    from course_lib.zoo.pruned import LONG, LONG_EVAL_EVERY
 
-    assert PRUNED.exists() and D.SHIPPED.exists(), \
+    PRUNED = shipped_file("pruned90")
+
+    assert PRUNED.exists() and SHIPPED.exists(), \
         "run `python -m course_lib deep-compress --ship`"
     pruned_key = config_hash(dict(
-        baseline=sha256_file(baseline.SHIPPED), prune=dataclasses.asdict(LONG),
+        baseline=sha256_file(shipped_file("baseline")), prune=dataclasses.asdict(LONG),
         train_limit=None, encoding="relative", bits=8, eval_every=LONG_EVAL_EVERY))
     assert sparse_metadata(PRUNED)["result_key"] == pruned_key, (
         "the shipped pruned model was made from another baseline or recipe: remake it "
         "with `python -m course_lib deep-compress --ship`")
-    want = D.result_key(D.DeepConfig(), baseline.SHIPPED)
-    assert D._meta(D.SHIPPED)["result_key"] == want, (
+    want = Z.result_key(Z.DeepConfig(), shipped_file("baseline"))
+    assert D.deep_metadata(SHIPPED)["result_key"] == want, (
         "the shipped Deep Compression model was made from another baseline or recipe: "
         "remake it with `python -m course_lib deep-compress --ship`")
-    assert D.result_key(D.DeepConfig(k=8), baseline.SHIPPED) != want
-    model = D.load_deep(D.SHIPPED)
+    assert Z.result_key(Z.DeepConfig(k=8), shipped_file("baseline")) != want
+    model = D.load_deep(SHIPPED)
     assert pruning.model_sparsity(model) == pytest.approx(LONG.sparsity, abs=0.005)
 
 
 def test_the_shipped_result_is_copied_into_the_cache(cache):
-    from course_lib import baseline
-
-    want = D.result_key(D.DeepConfig(), baseline.SHIPPED)
-    if D._meta(D.SHIPPED).get("result_key") != want:  # never train in a unit test
+    want = Z.result_key(Z.DeepConfig(), shipped_file("baseline"))
+    if D.deep_metadata(SHIPPED).get("result_key") != want:  # never train in a unit test
         pytest.fail("the shipped Deep Compression model is stale (see the test above)")
-    model, path, history = D.deep_compressed_baseline(progress=False)
-    assert path.read_bytes() == D.SHIPPED.read_bytes()
+    model, path, history = Z.deep_compressed_baseline(progress=False)
+    assert path.read_bytes() == SHIPPED.read_bytes()
     assert [h.get("stage") for h in history][-1] == "share"
 
 
 def test_the_shipped_student_route_matches_its_student_and_the_defaults():
-    from course_lib import baseline, distill
-
-    student = distill.shipped_path("sequence")  # test_distill checks its own key
-    assert D.STUDENT_SHIPPED.exists(), "run `python -m course_lib deep-compress --ship`"
-    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED, student)
-    assert D._meta(D.STUDENT_SHIPPED)["result_key"] == want, (
+    student = shipped_file("student-sequence")  # test_distill checks its own key
+    assert STUDENT_SHIPPED.exists(), "run `python -m course_lib deep-compress --ship`"
+    want = Z.student_key(Z.STUDENT_DEEP, shipped_file("baseline"), student)
+    assert D.deep_metadata(STUDENT_SHIPPED)["result_key"] == want, (
         "the shipped student route was made from another student or recipe: remake "
         "it with `python -m course_lib deep-compress --ship`")
-    model = D.load_deep(D.STUDENT_SHIPPED)
-    assert model.cfg == distill.STUDENT
-    tensors, meta = cl.sparse_io.read_container(D.STUDENT_SHIPPED, D.FORMAT)
+    model = D.load_deep(STUDENT_SHIPPED)
+    assert model.cfg == cl.distillation.STUDENT
+    tensors, meta = cl.modelfile.read_container(STUDENT_SHIPPED, D.FORMAT)
     assert "gaps/data" not in tensors  # unpruned: no positions stored
     for name, w in model.state_dict().items():  # at most k values per matrix
         if w.ndim >= 2:
-            assert torch.unique(w).numel() <= D.STUDENT_DEEP.k, name
+            assert torch.unique(w).numel() <= Z.STUDENT_DEEP.k, name
 
 
 def test_the_shipped_student_route_is_copied_into_the_cache(cache):
-    from course_lib import baseline, distill
-
-    want = D.student_key(D.STUDENT_DEEP, baseline.SHIPPED,
-                         distill.shipped_path("sequence"))
-    if D._meta(D.STUDENT_SHIPPED).get("result_key") != want:  # never train in a test
+    want = Z.student_key(Z.STUDENT_DEEP, shipped_file("baseline"),
+                         shipped_file("student-sequence"))
+    if D.deep_metadata(STUDENT_SHIPPED).get("result_key") != want:  # never train here
         pytest.fail("the shipped student route is stale (see the test above)")
-    model, path, history = D.deep_compressed_student(progress=False)
-    assert path.read_bytes() == D.STUDENT_SHIPPED.read_bytes()
+    model, path, history = Z.deep_compressed_student(progress=False)
+    assert path.read_bytes() == STUDENT_SHIPPED.read_bytes()
     assert history[0]["step"] == 0 and history[-1]["stage"] == "share"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import course_lib as cl
-from course_lib.distill import DistillLoss, kd_kl
+from course_lib import DistillLoss, kd_kl
 
 
 def test_identical_teacher_and_student_give_zero():
@@ -49,11 +49,14 @@ def test_distill_loss_mixes_ctc_and_kl(tiny_corpus):
 # ----------------------------------------------------------------------------------
 # Students: configuration, pseudo-labels, equal-budget training, shipped results.
 
-import importlib  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
-from course_lib import distill as D  # noqa: E402
-from course_lib.train import Example, FinetuneConfig  # noqa: E402
+from course_lib import distillation as D  # noqa: E402
+from course_lib.core.batching import Example  # noqa: E402
+from course_lib.core.training import FinetuneConfig  # noqa: E402
+from course_lib.techniques.distillation import students  # noqa: E402
+from course_lib.zoo import shipped_file  # noqa: E402
+from course_lib.zoo import students as Z  # noqa: E402
 
 TINY_STUDENT = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=1)
 
@@ -64,7 +67,7 @@ def tiny_cfg(method: str) -> D.DistillConfig:
 
 
 def test_the_student_is_at_most_30_percent_of_the_teacher():
-    from course_lib.baseline import MODEL
+    from course_lib.zoo.baseline import MODEL
 
     ratio = (cl.count_params(cl.CTCModel(D.STUDENT))
              / cl.count_params(cl.CTCModel(MODEL)))
@@ -84,9 +87,8 @@ def test_pseudo_labels_are_the_teachers_transcripts(monkeypatch):
     feats = [torch.randn(20, 80) for _ in range(3)]
     examples = [Example(f"u{i}", "go left", f, cl.encode("go left"))
                 for i, f in enumerate(feats)]
-    train_module = importlib.import_module("course_lib.train")  # cl.train: a function
-    monkeypatch.setattr(train_module, "transcribe",
-                        lambda model, exs: ["stop", "", "go rihgt"])
+    monkeypatch.setattr(students, "transcribe",
+                        lambda model, exs, lexicon: ["stop", "", "go rihgt"])
     out = D.pseudo_label(torch.nn.Identity(), examples, lexicon=False)
     assert [e.id for e in out] == ["u0", "u2"]  # the empty transcript is left out
     assert [e.text for e in out] == ["stop", "go rihgt"]
@@ -98,7 +100,7 @@ def test_frame_log_probs_match_the_batched_model(tiny_corpus):
     torch.manual_seed(0)
     model = cl.CTCModel(TINY_STUDENT).eval()
     exs = cl.featurize(tiny_corpus, "dev", progress=False)[:5]
-    out = D.frame_log_probs(model, exs, batch_size=2)
+    out = cl.frame_log_probs(model, exs, batch_size=2)
     for e, lp in zip(exs, out):
         one, n = model(e.feats[None], torch.tensor([e.feats.shape[0]]))
         assert lp.shape == (int(n), len(cl.VOCAB))
@@ -131,14 +133,13 @@ def test_students_start_equal_and_frame_kd_with_alpha_0_is_plain_ctc(tiny_corpus
 @pytest.mark.parametrize("method,limit", [(m, None) for m in D.METHODS]
                          + [(m, D.SCARCE) for m in D.SCARCE_METHODS])
 def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method, limit):
-    from course_lib import baseline
-
-    path = D.shipped_path(method, limit)
+    path = shipped_file(Z.shipped_name(method, limit))
     remake = (f"`python -m course_lib distill --method {method}"
               + ("" if limit is None else f" --labelled {limit}") + " --ship`")
     assert path.exists(), f"run {remake}"
-    meta = cl.models.read_metadata(path)
-    want = D.student_key(D.DistillConfig(method), limit, 250, baseline.SHIPPED)
+    meta = cl.read_metadata(path)
+    want = Z.student_key(D.DistillConfig(method), limit, 250,
+                         shipped_file("baseline"))
     assert meta["result_key"] == want, (
         f"the shipped {method} student was made from another baseline or recipe: "
         f"remake it with {remake}")
@@ -151,15 +152,17 @@ def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method, li
 
 
 def test_each_shipped_student_has_its_own_file():
-    paths = {D.shipped_path(m) for m in D.METHODS}
-    paths |= {D.shipped_path(m, D.SCARCE) for m in D.SCARCE_METHODS}
+    paths = {shipped_file(Z.shipped_name(m)) for m in D.METHODS}
+    paths |= {shipped_file(Z.shipped_name(m, D.SCARCE)) for m in D.SCARCE_METHODS}
     assert len(paths) == len(D.METHODS) + len(D.SCARCE_METHODS)
-    assert D.shipped_path("frame+sequence").name == "student-frame-sequence.safetensors"
-    assert D.shipped_path("ctc", 2000).name == "student-ctc-2000.safetensors"
+    assert shipped_file(Z.shipped_name("frame+sequence")).name == \
+        "student-frame-sequence.safetensors"
+    assert shipped_file(Z.shipped_name("ctc", 2000)).name == \
+        "student-ctc-2000.safetensors"
 
 
 def test_a_shipped_student_is_copied_into_the_cache(cache):
-    model, path, history = D.distilled_student(D.DistillConfig("ctc"), progress=False)
-    assert path.read_bytes() == D.shipped_path("ctc").read_bytes()
-    assert history == cl.models.read_metadata(path)["history"]
+    model, path, history = Z.distilled_student(D.DistillConfig("ctc"), progress=False)
+    assert path.read_bytes() == shipped_file("student-ctc").read_bytes()
+    assert history == cl.read_metadata(path)["history"]
     assert isinstance(model, cl.CTCModel)

@@ -68,17 +68,17 @@ def test_huffman_coded_quantized_file_loads_the_same_weights(tmp_path):
     import torch
 
     import course_lib as cl
-    from course_lib import quantize as Q
+    from course_lib import huffman_int8, quantization as Q
 
     torch.manual_seed(0)
     m = cl.CTCModel(cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2))
     fixed = Q.load_quantized(Q.save_quantized(m, tmp_path / "a.q", Q.ENGINE_SPEC))
-    path = Q.save_quantized(m, tmp_path / "b.q", Q.ENGINE_SPEC, huffman=True)
-    coded = Q.load_quantized(path)
+    path = huffman_int8.save_quantized_huffman(m, tmp_path / "b.q", Q.ENGINE_SPEC)
+    coded = huffman_int8.load_quantized_huffman(path)
     for (k, a), b in zip(fixed.state_dict().items(), coded.state_dict().values()):
         assert torch.equal(a, b), k
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF  # one flipped byte in the payload
     (tmp_path / "c.q").write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum"):
-        Q.load_quantized(tmp_path / "c.q")
+        huffman_int8.load_quantized_huffman(tmp_path / "c.q")

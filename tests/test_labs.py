@@ -8,7 +8,7 @@ from nbclient import NotebookClient
 
 import course_lib as cl
 from course_lib import labs
-from course_lib.checks import CheckFailed
+from course_lib.core.checking import CheckFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,12 +46,12 @@ def test_reference_passes_and_wrong_answers_fail_the_check():
         lengths = __import__("torch").tensor([length])
         return cl.greedy_decode(log_probs[None], lengths)[0]
 
-    cl.checks.check_best_path(reference)
+    cl.checking.check_best_path(reference)
     with pytest.raises(CheckFailed, match="not implemented"):
-        cl.checks.check_best_path(lambda lp, n: (_ for _ in ()).throw(
+        cl.checking.check_best_path(lambda lp, n: (_ for _ in ()).throw(
             NotImplementedError()))
     with pytest.raises(CheckFailed, match="repeats merge"):  # forgets to collapse
-        cl.checks.check_best_path(lambda lp, n: "".join(
+        cl.checking.check_best_path(lambda lp, n: "".join(
             cl.VOCAB[i] for i in lp[:n].argmax(-1).tolist() if i != 0))
 
 
@@ -72,7 +72,7 @@ def test_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
 
     from course_lib import pruning as P
 
-    checks = cl.checks
+    checks = P.checks
     checks.check_magnitude_mask(P.magnitude_mask)
     checks.check_global_masks(P.global_masks)
     checks.check_prune_model(lambda m, s: P.prune_oneshot(m, s, "global"))
@@ -119,9 +119,10 @@ def test_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
 def test_quantization_checks_accept_the_reference_and_catch_mistakes(capsys):
     import torch
 
-    from course_lib import quantize as Q
+    from course_lib import quantization as Q
+    from course_lib.techniques.quantization import quant as QM
 
-    checks = cl.checks
+    checks = Q.checks
 
     def reference(w, bits, per_channel):
         spec = Q.QuantSpec(bits, symmetric=False, per_channel=per_channel)
@@ -130,7 +131,7 @@ def test_quantization_checks_accept_the_reference_and_catch_mistakes(capsys):
 
     checks.check_quantize(reference)
     checks.check_dequantize(Q.dequantize)
-    checks.check_fake_quant_ste(lambda w, s, z, a, b: Q._STE.apply(w, s, z, a, b))
+    checks.check_fake_quant_ste(lambda w, s, z, a, b: QM._STE.apply(w, s, z, a, b))
 
     def no_zero_in_range(w, bits, per_channel):  # forgets to widen the range to 0
         lo, hi = w.min(), w.max()
@@ -158,7 +159,7 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
 
     from course_lib import neurons as N
 
-    checks = cl.checks
+    checks = N.checks
     checks.check_remove_linear_units(N.remove_linear_units)
     checks.check_remove_gru_units(N.remove_gru_units)
 
@@ -201,9 +202,9 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
 def test_distillation_check_accepts_the_reference_and_catches_mistakes():
     import torch
 
-    from course_lib.distill import kd_kl
+    from course_lib import kd_kl
 
-    checks = cl.checks
+    checks = cl.distillation.checks
     checks.check_kd_loss(kd_kl)
 
     def no_t_squared(s, t, n, temp):
@@ -228,7 +229,7 @@ def test_shard_checks_accept_a_reference_and_catch_mistakes():
 
     from safetensors.torch import load_file
 
-    checks = cl.checks
+    checks = cl.splitting.checks
 
     def sorted_by_name(state, parts, folder):  # loses the order the parts run in
         index = checks.reference_write_shards(state, parts, folder)

@@ -6,7 +6,12 @@ import torch
 
 import course_lib as cl
 from course_lib import lowrank as L
-from course_lib.models import count_params
+from course_lib import count_params
+from course_lib.core.model import factorized_shapes
+from course_lib.zoo import lowrank as Z, shipped_file
+from course_lib.zoo.baseline import MODEL
+
+SHIPPED, BASELINE = shipped_file("lowrank"), shipped_file("baseline")
 
 SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2)
 
@@ -40,7 +45,7 @@ def test_full_rank_factorization_gives_the_same_outputs():
 def test_truncation_error_is_the_dropped_singular_values():
     m = small_model()
     w = L.matrices(m)["conv0"]
-    u, v = L._split(w, 5)
+    u, v = L.svd_factors(w, 5)
     s = torch.linalg.svdvals(w.double())
     err = torch.linalg.matrix_norm((w - u @ v).double()) ** 2
     assert err.item() == pytest.approx((s[5:] ** 2).sum().item(), rel=1e-4)
@@ -81,38 +86,34 @@ def test_saved_low_rank_model_loads_with_its_shapes(tmp_path):
 
 def test_unknown_matrix_name_is_refused():
     with pytest.raises(ValueError, match="unknown matrix"):
-        L.factorized_shapes(small_model(), {"head": 3})
+        factorized_shapes(small_model(), {"head": 3})
 
 
 def test_shipped_result_matches_the_shipped_baseline_and_the_default_config():
-    from course_lib import baseline
-
-    assert L.SHIPPED.exists(), "run `python -m course_lib lowrank --ship`"
-    meta = cl.models.read_metadata(L.SHIPPED)
-    want = L.result_key(L.LowRankConfig(), baseline.SHIPPED)
+    assert SHIPPED.exists(), "run `python -m course_lib lowrank --ship`"
+    meta = cl.read_metadata(SHIPPED)
+    want = Z.result_key(Z.LowRankConfig(), BASELINE)
     assert meta["result_key"] == want, (
         "the shipped low-rank model was made from another baseline or recipe: "
         "remake it with `python -m course_lib lowrank --ship`")
-    model = cl.load_model(L.SHIPPED)
-    assert cl.count_params(model) <= 0.5 * cl.count_params(cl.CTCModel(baseline.MODEL))
-    assert meta["history"][-1]["step"] == L.LowRankConfig().train.steps
-    assert L.result_key(L.LowRankConfig(energy=0.8), baseline.SHIPPED) != want
+    model = cl.load_model(SHIPPED)
+    assert cl.count_params(model) <= 0.5 * cl.count_params(cl.CTCModel(MODEL))
+    assert meta["history"][-1]["step"] == Z.LowRankConfig().train.steps
+    assert Z.result_key(Z.LowRankConfig(energy=0.8), BASELINE) != want
 
 
 def test_the_shipped_result_is_copied_into_the_cache(cache):
-    from course_lib import baseline
-
-    want = L.result_key(L.LowRankConfig(), baseline.SHIPPED)
-    if cl.models.read_metadata(L.SHIPPED).get("result_key") != want:  # never train here
+    want = Z.result_key(Z.LowRankConfig(), BASELINE)
+    if cl.read_metadata(SHIPPED).get("result_key") != want:  # never train here
         pytest.fail("the shipped low-rank model is stale (see the test above)")
-    model, path, history = L.lowrank_baseline(progress=False)
-    assert path.read_bytes() == L.SHIPPED.read_bytes()
-    assert history == cl.models.read_metadata(L.SHIPPED)["history"]
-    assert model.low_rank == cl.models.read_metadata(L.SHIPPED)["low_rank"]
+    model, path, history = Z.lowrank_baseline(progress=False)
+    assert path.read_bytes() == SHIPPED.read_bytes()
+    assert history == cl.read_metadata(SHIPPED)["history"]
+    assert model.low_rank == cl.read_metadata(SHIPPED)["low_rank"]
 
 
 def test_low_rank_models_go_through_the_quantized_and_sparse_containers(tmp_path):
-    from course_lib import quantize as Q, sparse_io
+    from course_lib import quantization as Q, sparse_io
 
     f = L.factorize(small_model(), {"conv0": 4, "rnn1": 5})
     x, n = inputs()

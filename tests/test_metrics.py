@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import course_lib as cl
-from course_lib.checks import _frames
+from course_lib.core.checking import spelled_frames
 
 
 def test_wer_and_cer_hand_computed():
@@ -62,8 +62,8 @@ def test_metric_input_errors():
 
 def test_collapse_and_greedy_decode():
     assert cl.collapse([0, 8, 8, 0, 5, 0, 12, 12, 0, 12, 15, 15]) == [8, 5, 12, 12, 15]
-    lp = torch.stack([_frames("hhe_l_lloo___", cl.VOCAB), _frames("_g_oo__xxxxxx",
-                                                                 cl.VOCAB)])
+    lp = torch.stack([spelled_frames("hhe_l_lloo___", cl.VOCAB),
+                      spelled_frames("_g_oo__xxxxxx", cl.VOCAB)])
     assert cl.greedy_decode(lp, torch.tensor([13, 6])) == ["hello", "go"]
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import course_lib as cl
-from course_lib.train import Example
+from course_lib.core.batching import Example
 
 
 def _utterances(n=4, seed=0):
@@ -52,7 +52,7 @@ def test_save_and_load_roundtrip(tmp_path):
     x = torch.randn(1, 50, 80)
     torch.testing.assert_close(model(x, torch.tensor([50]))[0],
                                loaded(x, torch.tensor([50]))[0])
-    assert cl.models.read_metadata(path)["note"] == "hello"
+    assert cl.read_metadata(path)["note"] == "hello"
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
@@ -67,7 +67,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
     model = cl.CTCModel(cl.ModelConfig(rnn_hidden=32))
     path = cl.save_model(model, tmp_path / "m.safetensors")
-    meta = cl.models.read_metadata(path)
+    meta = cl.read_metadata(path)
     state = load_file(path)
     del state["head.bias"]
     raw = {k: (v if k == "format" else __import__("json").dumps(v))

@@ -7,9 +7,14 @@ import pytest
 import torch
 
 import course_lib as cl
-from course_lib.text import encode
-from course_lib.train import Example, FinetuneConfig, collate, ctc_loss
 from course_lib import neurons as N
+from course_lib.core.batching import Example, collate
+from course_lib.core.losses import ctc_loss
+from course_lib.core.text import encode
+from course_lib.core.training import FinetuneConfig
+from course_lib.zoo import neurons as Z, shipped_file
+
+SHIPPED, BASELINE = shipped_file("neurons"), shipped_file("baseline")
 
 SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2)
 
@@ -156,23 +161,22 @@ def test_iterative_pruning_shrinks_stage_by_stage():
 
 
 def test_shipped_result_matches_the_shipped_baseline_and_the_default_config():
-    from course_lib import baseline
-
-    assert N.SHIPPED.exists(), "run `python -m course_lib prune-neurons --ship`"
-    meta = cl.models.read_metadata(N.SHIPPED)
-    want = N.result_key(N.NeuronPruneConfig(), None, 50, baseline.SHIPPED)
+    assert SHIPPED.exists(), "run `python -m course_lib prune-neurons --ship`"
+    meta = cl.read_metadata(SHIPPED)
+    want = Z.result_key(N.NeuronPruneConfig(), None, 50, BASELINE)
     assert meta["result_key"] == want, (
         "the shipped neuron-pruned model was made from another baseline or recipe: "
         "remake it with `python -m course_lib prune-neurons --ship`")
-    model = cl.load_model(N.SHIPPED)
-    assert cl.count_params(model) <= 0.5 * cl.count_params(cl.CTCModel(baseline.MODEL))
+    model = cl.load_model(SHIPPED)
+    full = cl.count_params(cl.CTCModel(cl.baseline.MODEL))
+    assert cl.count_params(model) <= 0.5 * full
     assert meta["history"] and meta["seconds"] > 0
     other = N.NeuronPruneConfig(criterion="l1")
-    assert N.result_key(other, None, 50, baseline.SHIPPED) != want
+    assert Z.result_key(other, None, 50, BASELINE) != want
 
 
 def test_the_shipped_result_is_copied_into_the_cache(cache):
-    model, path, history = N.neuron_pruned_baseline(progress=False)
-    assert path.read_bytes() == N.SHIPPED.read_bytes()
-    assert history == cl.models.read_metadata(N.SHIPPED)["history"]
+    model, path, history = Z.neuron_pruned_baseline(progress=False)
+    assert path.read_bytes() == SHIPPED.read_bytes()
+    assert history == cl.read_metadata(SHIPPED)["history"]
     assert isinstance(model, cl.CTCModel)

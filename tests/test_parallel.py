@@ -8,7 +8,7 @@ import torch
 
 import course_lib as cl
 from course_lib import parallel
-from course_lib.train import report_steps_to
+from course_lib.core.training import report_steps_to
 
 from tinycfg import TINY
 

@@ -1,11 +1,12 @@
 """Chapter 3.2: affine quantization from scratch, checked against PyTorch's kernels."""
 
-import importlib
 
 import pytest
 import torch
 
-from course_lib import quantize as Q
+from course_lib import quantization as Q
+from course_lib.techniques.quantization import quant
+from course_lib.zoo import quantized
 
 GEN = torch.Generator().manual_seed(0)
 W = torch.randn(6, 10, generator=GEN) * torch.linspace(0.1, 2.0, 6)[:, None]
@@ -52,7 +53,7 @@ def test_agrees_with_torch_quantize_per_tensor_and_per_channel():
 
 def test_straight_through_estimator():
     w = torch.tensor([-3.0, -0.4, 0.2, 0.9, 5.0], requires_grad=True)
-    out = Q._STE.apply(w, torch.tensor(0.1), torch.tensor(0.0), -10, 10)
+    out = quant._STE.apply(w, torch.tensor(0.1), torch.tensor(0.0), -10, 10)
     assert out.tolist() == pytest.approx([-1.0, -0.4, 0.2, 0.9, 1.0])
     out.sum().backward()
     assert w.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # clipped ends get no gradient
@@ -159,19 +160,18 @@ def test_trained_results_are_cached_by_config(cache, tiny_corpus, monkeypatch, r
     import course_lib as cl
 
     examples = cl.featurize(tiny_corpus, "train", limit=8, progress=False)
-    monkeypatch.setattr(cl.baseline, "train_examples", lambda limit, progress: examples)
-    monkeypatch.setattr(cl.baseline, "dev_wer", lambda model: 0.5)
+    monkeypatch.setattr(quantized, "train_examples", lambda limit, progress: examples)
+    monkeypatch.setattr(quantized, "dev_wer", lambda model: 0.5)
 
     def make(steps):
         if run == "qat":
-            return Q.qat_baseline(4, steps, 1e-4, eval_every=1, progress=False)
-        return Q.shared_baseline(4, steps, eval_every=1, progress=False)
+            return quantized.qat_baseline(4, steps, 1e-4, eval_every=1, progress=False)
+        return quantized.shared_baseline(4, steps, eval_every=1, progress=False)
 
     model, path, before, history = make(2)
     assert before == 0.5 and [h["step"] for h in history] == [1, 2]
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train_module = importlib.import_module("course_lib.train")  # cl.train: a function
-    monkeypatch.setattr(train_module, "finetune",
+    monkeypatch.setattr(quantized, "finetune",
                         lambda *a, **k: pytest.fail("trained"))
     again, path2, _, history2 = make(2)  # loaded from the file, not trained again
     assert path2 == path and history2 == history

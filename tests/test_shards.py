@@ -9,7 +9,9 @@ import torch
 import course_lib as cl
 from course_lib import pipeline as P
 from course_lib import lowrank
+from course_lib import memory
 from course_lib import shards as S
+from course_lib.combined.quantized_shards import write_quantized_shards
 
 SMALL = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=3)
 
@@ -165,7 +167,7 @@ def test_pipeline_of_two_processes_equals_the_model(model, inputs, tmp_path):
     assert set(ranks[0]["loaded_parts"]).isdisjoint(ranks[1]["loaded_parts"])
 
 
-@pytest.mark.skipif(not S.peak_memory_supported(), reason="needs Linux /proc")
+@pytest.mark.skipif(not memory.peak_memory_supported(), reason="needs Linux /proc")
 def test_peak_memory_is_measured_in_a_fresh_process(inputs, tmp_path, monkeypatch):
     # A model of the baseline's size (6 MB): the kernel's RSS counters are only
     # accurate to a few hundred KB, so a tiny model would measure noise.
@@ -173,9 +175,10 @@ def test_peak_memory_is_measured_in_a_fresh_process(inputs, tmp_path, monkeypatc
     model = cl.CTCModel(cl.ModelConfig()).eval()
     S.write_shards(model, tmp_path / "shards")
     cl.save_model(model, tmp_path / "model.safetensors")
-    full = S.peak_memory(tmp_path / "shards", *inputs, mode="full")
-    lazy = S.peak_memory(tmp_path / "shards", *inputs, mode="on-demand")
-    usual = S.peak_memory(tmp_path / "model.safetensors", *inputs, mode="load_model")
+    full = memory.peak_memory(tmp_path / "shards", *inputs, mode="full")
+    lazy = memory.peak_memory(tmp_path / "shards", *inputs, mode="on-demand")
+    usual = memory.peak_memory(tmp_path / "model.safetensors", *inputs,
+                               mode="load_model")
     assert full["checksum"] == lazy["checksum"] == usual["checksum"]  # same output
     weights = sum(t.numel() * 4 for t in model.state_dict().values())
     # random init + a copy > the weights once > one stage at a time
@@ -185,10 +188,10 @@ def test_peak_memory_is_measured_in_a_fresh_process(inputs, tmp_path, monkeypatc
     assert list(lazy["stage_peak_rise_bytes"]) == model.stages()
     assert full["tracemalloc_peak_bytes"] < 0.2 * weights  # tensors bypass it
     with pytest.raises(RuntimeError, match="mode must be"):
-        S.peak_memory(tmp_path / "shards", *inputs, mode="half")
-    monkeypatch.setattr(S, "peak_memory_supported", lambda: False)
+        memory.peak_memory(tmp_path / "shards", *inputs, mode="half")
+    monkeypatch.setattr(memory, "peak_memory_supported", lambda: False)
     with pytest.raises(RuntimeError, match="needs Linux"):
-        S.peak_memory(tmp_path / "shards", *inputs, mode="full")
+        memory.peak_memory(tmp_path / "shards", *inputs, mode="full")
 
 
 def test_on_demand_traces_the_bytes_held_per_stage(model, inputs, tmp_path):
@@ -202,8 +205,8 @@ def test_on_demand_traces_the_bytes_held_per_stage(model, inputs, tmp_path):
 
 
 def test_quantized_shards_give_chapter_3_2s_quantized_model(model, inputs, tmp_path):
-    spec = cl.quantize.ENGINE_SPEC  # int8, per output channel
-    S.write_shards(model, tmp_path / "q", spec=spec)
+    spec = cl.quantization.ENGINE_SPEC  # int8, per output channel
+    write_quantized_shards(model, tmp_path / "q", spec)
     index = S.verify_shards(tmp_path / "q")
     assert index["quant"]["bits"] == 8
     # each 2-D+ weight: one byte per code, a float32 scale and zero per row
@@ -214,7 +217,7 @@ def test_quantized_shards_give_chapter_3_2s_quantized_model(model, inputs, tmp_p
     assert sum(info["bytes"] for _, info in held) == want
     assert dict(held)["rnn.fwd.1.weight_hh_l0"]["dtype"] == "uint8"
     # the same weights as chapter 3.2's file, loaded whole or on demand
-    ref = cl.quantize.load_quantized(cl.quantize.save_quantized(
+    ref = cl.quantization.load_quantized(cl.quantization.save_quantized(
         model, tmp_path / "model.q", spec))
     loaded = S.load_sharded(tmp_path / "q")
     for k, v in ref.state_dict().items():
@@ -231,14 +234,15 @@ def test_quantized_shards_give_chapter_3_2s_quantized_model(model, inputs, tmp_p
 
 
 def test_an_index_that_lost_its_quantization_is_refused(model, tmp_path):
-    S.write_shards(model, tmp_path, spec=cl.quantize.ENGINE_SPEC)
+    write_quantized_shards(model, tmp_path, cl.quantization.ENGINE_SPEC)
     index = json.loads((tmp_path / S.INDEX).read_text())
     index["quant"] = None
     (tmp_path / S.INDEX).write_text(json.dumps(index))
     with pytest.raises(S.ShardError, match="does not have"):
         S.OnDemand(tmp_path)
     with pytest.raises(ValueError, match="at most 8 bits"):
-        S.write_shards(model, tmp_path / "x", spec=cl.quantize.QuantSpec(bits=12))
+        write_quantized_shards(model, tmp_path / "x",
+                               cl.quantization.QuantSpec(bits=12))
 
 
 def test_low_rank_and_quantized_shards_run_on_demand_and_as_a_pipeline(model, inputs,
@@ -254,7 +258,7 @@ def test_low_rank_and_quantized_shards_run_on_demand_and_as_a_pipeline(model, in
     assert torch.equal(S.load_sharded(tmp_path / "lr")(*inputs)[0], want)
     # both at once, across two processes; each rank runs on one thread, and the
     # low-rank layers' sums come out in another order on two (about 5e-7)
-    S.write_shards(factored, tmp_path / "lrq", spec=cl.quantize.ENGINE_SPEC)
+    write_quantized_shards(factored, tmp_path / "lrq", cl.quantization.ENGINE_SPEC)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -6,7 +6,7 @@ import pytest
 from test_notebooks import PAGE_WIDTH  # the limit on code cells, here too
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*ROOT.glob("course_lib/*.py"), *ROOT.glob("tests/**/*.py"),
+SOURCES = sorted([*ROOT.glob("course_lib/**/*.py"), *ROOT.glob("tests/**/*.py"),
                   ROOT / "conftest.py", *ROOT.glob("book/_ext/*.py")])
 
 

@@ -55,7 +55,7 @@ def test_torchrun_ddp_two_processes(tiny_corpus, tmp_path):
          "--out", str(tmp_path)], env=env, capture_output=True, text=True,
         timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    meta = cl.models.read_metadata(tmp_path / "model.safetensors")
+    meta = cl.read_metadata(tmp_path / "model.safetensors")
     assert meta["world_size"] == 2 and len(meta["history"]) == 2
 
 

@@ -1,0 +1,73 @@
+"""The fixed data every chapter scores on: test transcripts, dev WER, timing waves.
+
+Introduced in chapter 1. The test split (unseen voices) gives every reported WER;
+the first dev utterances tune (never test); the first test waveforms are what
+every chapter times (chapter 2).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .batching import Example, featurize
+from .corpus.build import CorpusConfig, build_corpus
+from .inference import transcribe
+from .metrics import error_rates
+from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
+
+CORPUS = CorpusConfig()  # the corpus every chapter trains and scores on
+
+
+def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
+                     corpus_cfg: CorpusConfig = CORPUS, lexicon: bool = True,
+                     progress: bool = True) -> tuple[list[str], list[str]]:
+    """(references, hypotheses) on a split, cached by the artifact's sha256 (ch. 1).
+
+    Hypotheses are greedy CTC transcripts, snapped to the command vocabulary when
+    `lexicon` is true (the recognizer every chapter reports; see `snap_to_vocabulary`).
+    The artifact must be the file that `model` was loaded from or saved to: the
+    cache key is its hash, so a changed model is never scored from a stale cache.
+    """
+    key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
+                           split=split, lexicon=lexicon))
+    path = cache_dir() / "transcripts" / f"{key}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        return data["refs"], data["hyps"]
+    corpus = build_corpus(corpus_cfg, splits=(split,), progress=progress)
+    examples = featurize(corpus, split, progress=progress)
+    hyps = transcribe(model, examples, lexicon=lexicon)
+    refs = [e.text for e in examples]
+    atomic_write_json(path, dict(refs=refs, hyps=hyps, artifact=str(artifact)))
+    return refs, hyps
+
+
+def dev_examples(limit: int | None = 300, corpus_cfg: CorpusConfig = CORPUS,
+                 progress: bool = True) -> list[Example]:
+    """The first `limit` dev utterances, featurized: the tuning set (chapter 3.1 on)."""
+    corpus = build_corpus(corpus_cfg, splits=("dev",), progress=progress)
+    return featurize(corpus, "dev", limit=limit, progress=progress)
+
+
+def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
+                   progress: bool = True) -> list[Example]:
+    """The first `limit` training utterances (all if None), featurized (ch. 3.1 on)."""
+    corpus = build_corpus(corpus_cfg, splits=("train",), progress=progress)
+    return featurize(corpus, "train", limit=limit, progress=progress)
+
+
+def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: bool = True
+            ) -> float:
+    """WER (fraction) on the first `limit` dev utterances: for tuning, never test."""
+    examples = dev_examples(limit, progress=False)
+    hyps = transcribe(model, examples, lexicon=lexicon)
+    return error_rates([e.text for e in examples], hyps)["wer"]
+
+
+def latency_waves(n: int = 24, corpus_cfg: CorpusConfig = CORPUS) -> list[torch.Tensor]:
+    """The first `n` test waveforms: the fixed set every chapter times (chapter 2)."""
+    corpus = build_corpus(corpus_cfg, splits=("test",))
+    return [corpus.audio(u) for u in corpus.split("test")[:n]]

@@ -1,0 +1,69 @@
+"""Running a trained model: length-batched forward passes, transcripts (chapter 1).
+
+`transcribe` and `recognize` are the recognizer every chapter scores: greedy CTC
+decoding, optionally snapped to the command vocabulary (`lexicon=True`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from .batching import Example, collate, length_batches
+from .corpus.grammar import vocabulary
+from .decode import greedy_decode, snap_to_vocabulary
+from .features import FeatureConfig, log_mel
+
+
+@torch.no_grad()
+def batched_forward(model: torch.nn.Module, examples: list[Example],
+                    batch_size: int = 64
+                    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """(indices, log-probs (B, T', V), lengths (B,)) for batches of similar length.
+
+    The model is put in eval mode; padding never changes a result (chapter 1).
+    """
+    model.eval()
+    for idx in length_batches([e.feats.shape[0] for e in examples], batch_size):
+        batch = collate([examples[i] for i in idx])
+        log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+        yield idx, log_probs, out_lengths
+
+
+def snap_all(hyps: list[str]) -> list[str]:
+    """Each transcript snapped to the command vocabulary (`snap_to_vocabulary`)."""
+    vocab = vocabulary()
+    return [snap_to_vocabulary(h, vocab) for h in hyps]
+
+
+def transcribe(model: torch.nn.Module, examples: list[Example], batch_size: int = 64,
+               lexicon: bool = False) -> list[str]:
+    """Greedy transcripts for `examples`, in their order (batched by length);
+    snapped to the command vocabulary when `lexicon`."""
+    hyps: list[str] = [""] * len(examples)
+    for idx, log_probs, out_lengths in batched_forward(model, examples, batch_size):
+        for i, text in zip(idx, greedy_decode(log_probs, out_lengths)):
+            hyps[i] = text
+    return snap_all(hyps) if lexicon else hyps
+
+
+def frame_log_probs(model: torch.nn.Module, examples: list[Example],
+                    batch_size: int = 64) -> list[torch.Tensor]:
+    """Each utterance's CTC log-probabilities (frames, V), valid frames only (3.3)."""
+    out: list[torch.Tensor] = [torch.empty(0)] * len(examples)
+    for idx, log_probs, lengths in batched_forward(model, examples, batch_size):
+        for j, i in enumerate(idx):
+            out[i] = log_probs[j, : lengths[j]]
+    return out
+
+
+@torch.no_grad()
+def recognize(model: torch.nn.Module, wav: torch.Tensor,
+              feat_cfg: FeatureConfig = FeatureConfig(), lexicon: bool = False) -> str:
+    """Waveform (samples,) -> transcript: features, model, greedy decoding (snapped
+    to the command vocabulary when `lexicon`)."""
+    feats = log_mel(wav, feat_cfg)[None]  # (1, frames, n_mels)
+    log_probs, lengths = model(feats, torch.tensor([feats.shape[1]]))
+    text = greedy_decode(log_probs, lengths)[0]
+    return snap_all([text])[0] if lexicon else text

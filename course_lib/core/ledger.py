@@ -1,0 +1,145 @@
+"""The ledger: one measured record per model/technique/configuration (chapter 2).
+
+`measure(...)` evaluates a model on the test set of unseen voices and its saved
+artifact on disk, and `Ledger.add` stores the record in `cache_dir()/ledger.json`
+(written atomically; a record with the same name is replaced). Every chapter adds
+its rows the same way; `python -m course_lib report` prints them all.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,
+                      measure_latency, word_errors)
+from .utils import atomic_write_json, cache_dir, sha256_file
+
+
+@dataclass
+class Record:
+    """One ledger row. WER/CER are fractions on the test set (jiwer's convention)."""
+
+    name: str
+    chapter: str
+    wer: float
+    cer: float
+    wer_ci95: tuple[float, float]
+    params: int
+    nonzero_params: int
+    file_bytes: int
+    compressed_bytes: int  # zlib level 9
+    lzma_bytes: int
+    latency_ms: float | None  # single thread, median per utterance
+    rtf: float | None
+    n_test: int
+    artifact: str
+    artifact_sha256: str
+    config: dict = field(default_factory=dict)
+    created: str = ""
+
+
+def _default_ledger_path() -> Path:
+    return cache_dir() / "ledger.json"
+
+
+class Ledger:
+    """The persistent list of records, keyed by name."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path else _default_ledger_path()
+
+    def records(self) -> list[Record]:
+        """All records, in the order they were first added."""
+        if not self.path.exists():
+            return []
+        try:
+            raw = json.loads(self.path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}: corrupt ledger ({exc}); delete it and "
+                             "re-run the chapters to rebuild it") from exc
+        out = []
+        for r in raw:
+            r["wer_ci95"] = tuple(r["wer_ci95"])
+            out.append(Record(**r))
+        return out
+
+    def add(self, record: Record) -> Record:
+        """Insert or replace the record with the same name (atomic write)."""
+        rows = self.records()
+        names = [r.name for r in rows]
+        if record.name in names:
+            rows[names.index(record.name)] = record
+        else:
+            rows.append(record)
+        atomic_write_json(self.path, [asdict(r) for r in rows])
+        return record
+
+    def get(self, name: str) -> Record:
+        """The record called `name`."""
+        for r in self.records():
+            if r.name == name:
+                return r
+        raise KeyError(f"no ledger record named {name!r} in {self.path}")
+
+    def table(self, chapters: tuple[str, ...] | None = None) -> str:
+        """The ledger as a fixed-width text table: every row, or those of `chapters`."""
+        return format_table([r for r in self.records()
+                             if chapters is None or r.chapter in chapters])
+
+
+def format_table(records: list[Record]) -> str:
+    """Records -> an aligned text table (WER/CER in %, sizes in KB)."""
+    head = ["name", "ch", "WER %", "95% CI", "CER %", "params", "nonzero",
+            "file KB", "zlib KB", "ms/utt", "RTF"]
+    rows = [head]
+    for r in records:
+        rows.append([
+            r.name, r.chapter, f"{100 * r.wer:.2f}",
+            f"{100 * r.wer_ci95[0]:.2f}-{100 * r.wer_ci95[1]:.2f}",
+            f"{100 * r.cer:.2f}",
+            f"{r.params:,}", f"{r.nonzero_params:,}", f"{r.file_bytes / 1000:.1f}",
+            f"{r.compressed_bytes / 1000:.1f}",
+            "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
+            "-" if r.rtf is None else f"{r.rtf:.4f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def measure(name: str, chapter: str, model: torch.nn.Module,
+            artifact: str | os.PathLike, refs: list[str], hyps: list[str],
+            latency_fn: Callable[[torch.Tensor], object] | None = None,
+            latency_waves: list[torch.Tensor] | None = None,
+            config: dict | None = None, ledger: Ledger | None = None) -> Record:
+    """Measure one model + artifact and add the record to the ledger (chapter 2).
+
+    `hyps` are the model's transcripts of the test references `refs`; the latency
+    is measured on `latency_waves` with `latency_fn` (waveform -> transcript).
+    """
+    rates = error_rates(refs, hyps)
+    errors, words = word_errors(refs, hyps)
+    sizes = file_sizes(artifact)
+    lat = None
+    if latency_fn is not None and latency_waves:
+        lat = measure_latency(latency_fn, latency_waves)
+    record = Record(
+        name=name, chapter=str(chapter), wer=rates["wer"], cer=rates["cer"],
+        wer_ci95=bootstrap_wer_ci(errors, words),
+        params=sum(p.numel() for p in model.parameters()),
+        nonzero_params=count_nonzero(model), file_bytes=sizes["file_bytes"],
+        compressed_bytes=sizes["zlib_bytes"], lzma_bytes=sizes["lzma_bytes"],
+        latency_ms=None if lat is None else round(lat.median_ms, 3),
+        rtf=None if lat is None else round(lat.rtf, 5), n_test=len(refs),
+        artifact=str(artifact), artifact_sha256=sha256_file(artifact),
+        config=config or {},
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    return (ledger or Ledger()).add(record)

@@ -1,0 +1,7 @@
+"""Entropy coding (熵编码), chapter 5: Huffman codes against the entropy bound,
+coded streams stored as tensors (`huffman`).
+"""
+
+from .huffman import (MAX_TABLE_BITS, canonical_codes, coded_bits, counts_of, decode,
+                      encode, entropy_bits, huffman_lengths, HuffmanStream,
+                      stream_tensors, tensors_stream)
