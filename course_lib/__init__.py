@@ -26,8 +26,10 @@ from .core.corpus.build import (Corpus, CorpusConfig, Utterance, build_corpus,
                                 open_corpus, repair_corpus, verify_corpus)
 from .core.corpus.synth import Voice, synthesize
 from .core.decode import collapse, greedy_decode, snap_to_vocabulary
+from .core.corpus import real
 from .core.evaluation import (CORPUS, dev_examples, dev_wer, latency_waves,
-                              test_transcripts, train_examples)
+                              real_examples, real_transcripts, test_transcripts,
+                              train_examples)
 from .core.features import FeatureConfig, log_mel
 from .core.inference import frame_log_probs, recognize, transcribe
 from .core.losses import DistillLoss, ctc_loss, kd_kl
@@ -75,15 +77,15 @@ __all__ = [
     "Example", "collate", "featurize", "length_batches", "augment", "grammar",
     "synth", "Corpus", "CorpusConfig", "Utterance", "build_corpus", "open_corpus",
     "repair_corpus", "verify_corpus", "Voice", "synthesize", "collapse",
-    "greedy_decode", "snap_to_vocabulary", "CORPUS", "dev_examples", "dev_wer",
-    "latency_waves", "test_transcripts", "train_examples", "FeatureConfig",
-    "log_mel", "frame_log_probs", "recognize", "transcribe", "DistillLoss",
-    "ctc_loss", "kd_kl", "CTCModel", "ModelConfig", "count_params",
-    "is_weight_matrix", "length_mask", "weight_matrices", "load_model",
-    "read_metadata", "save_model", "VOCAB", "decode_ids", "encode", "normalize",
-    "FinetuneConfig", "TrainConfig", "finetune", "train", "cache_dir",
-    "config_hash", "seed_everything", "baseline", "baseline_path",
-    "baseline_record", "load_baseline", "shipped_matches",
+    "greedy_decode", "snap_to_vocabulary", "real", "real_examples",
+    "real_transcripts", "CORPUS", "dev_examples", "dev_wer", "latency_waves",
+    "test_transcripts", "train_examples", "FeatureConfig", "log_mel",
+    "frame_log_probs", "recognize", "transcribe", "DistillLoss", "ctc_loss",
+    "kd_kl", "CTCModel", "ModelConfig", "count_params", "is_weight_matrix",
+    "length_mask", "weight_matrices", "load_model", "read_metadata", "save_model",
+    "VOCAB", "decode_ids", "encode", "normalize", "FinetuneConfig", "TrainConfig",
+    "finetune", "train", "cache_dir", "config_hash", "seed_everything", "baseline",
+    "baseline_path", "baseline_record", "load_baseline", "shipped_matches",
     # chapter 2
     "ledger", "metrics", "Ledger", "Record", "measure", "bootstrap_wer_ci",
     "count_nonzero", "error_rates", "file_sizes", "measure_latency",
@@ -94,8 +96,7 @@ __all__ = [
     "pruned_baseline", "qat_baseline", "shared_baseline", "distilled_student",
     # chapters 4 and 5
     "deepcomp", "huffman_int8", "quantized_shards", "entropy", "export", "lowrank",
-    "deep_compressed_baseline", "deep_compressed_student",
-    "lowrank_baseline",
+    "deep_compressed_baseline", "deep_compressed_student", "lowrank_baseline",
     # tools
     "zoo", "bench", "labs", "memory", "parallel", "viz",
 ]

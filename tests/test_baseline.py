@@ -1,6 +1,7 @@
 """The shipped baseline checkpoint must match the corpus and recipe it claims."""
 
 import pytest
+import torch
 
 import course_lib as cl
 from course_lib.zoo import baseline, shipped_file
@@ -44,3 +45,21 @@ def test_recipe_changes_change_the_key(monkeypatch, field):
     else:
         monkeypatch.setattr(baseline, "TRAIN", cl.TrainConfig(epochs=99))
     assert baseline.baseline_key() != key
+
+
+def test_real_speaker_transcripts_are_cached_by_the_artifact(cache, tmp_path):
+    torch.manual_seed(0)
+    model = cl.CTCModel(cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=1))
+    path = cl.save_model(model, tmp_path / "tiny.safetensors")
+    refs, hyps = cl.real_transcripts(model, path)
+    assert len(refs) == len(hyps) == 500 and refs[0] == "zero"
+
+    class Broken(torch.nn.Module):
+        def forward(self, *args):
+            raise AssertionError("transcribed again instead of reading the cache")
+
+    broken = Broken()
+    assert cl.real_transcripts(broken, path) == (refs, hyps)
+    cl.save_model(cl.CTCModel(model.cfg), path)  # another model in the same file
+    with pytest.raises(AssertionError, match="transcribed again"):
+        cl.real_transcripts(broken, path)

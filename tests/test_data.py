@@ -180,3 +180,39 @@ def test_synthesis_is_in_process_and_named_voice_errors():
     assert sr == 22050 and wav.dtype == np.int16 and wav.size > sr // 2
     with pytest.raises(ValueError, match="no voice named"):
         cl.synthesize("hello", cl.Voice("xx-nowhere", "m1"))
+
+
+# Real voices (FSDD): shipped with their license, split by speaker.
+
+def test_real_recordings_are_shipped_with_their_license_and_split_by_speaker():
+    from course_lib.core.corpus import real
+
+    assert (real.FSDD / "LICENSE").read_text().startswith(
+        "Attribution-ShareAlike 4.0 International")
+    assert "CC BY-SA 4.0" in (real.FSDD / "README.md").read_text()
+    every = real.recordings(real.SPEAKERS)
+    assert len(every) == 1500
+    unseen = real.recordings()  # the default: the unseen real speaker only
+    assert {r.speaker for r in unseen} == {real.UNSEEN_SPEAKER} and len(unseen) == 500
+    assert real.UNSEEN_SPEAKER not in real.ADAPT_SPEAKERS
+    assert set(real.ADAPT_SPEAKERS) | {real.UNSEEN_SPEAKER} == set(real.SPEAKERS)
+    first = unseen[0]
+    assert (first.id, first.text) == ("0_nicolas_0", "zero")
+    assert {r.text for r in unseen} == set(cl.grammar.DIGITS)
+    assert all(r.text in cl.grammar.vocabulary() for r in unseen)
+    with pytest.raises(ValueError, match="unknown speakers"):
+        real.recordings(("theo",))
+
+
+def test_a_damaged_real_recording_is_refused_with_its_name(tmp_path):
+    from course_lib.core.corpus import real
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    good = real.recordings()[0]
+    wav = real.recording_audio(good)
+    assert wav.ndim == 1 and 0.3 < wav.numel() / 16000 < 1.5  # resampled to 16 kHz
+    (folder / good.path.name).write_bytes(good.path.read_bytes()[:1000])
+    (damaged,) = real.recordings(root=tmp_path)
+    with pytest.raises(cl.AudioError, match=f"{good.path.name}: truncated WAV"):
+        real.recording_audio(damaged)

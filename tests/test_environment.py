@@ -39,14 +39,15 @@ def test_torch_and_torchaudio_are_a_matching_pair():
 
 def test_every_shipped_artifact_is_packaged():
     # A wheel (`pip install .`, or from a git address) carries only the files that
-    # package-data names; a shipped model left out would be retrained (up to 75 min).
+    # package-data names; a shipped model left out would be retrained (up to 75 min),
+    # and the real recordings must travel with their attribution and license.
     import fnmatch
 
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     patterns = tool["setuptools"]["package-data"]["course_lib"]
     pkg = ROOT / "course_lib"
-    shipped = [p.relative_to(pkg).as_posix() for p in (pkg / "artifacts").iterdir()
-               if p.is_file()]
+    shipped = [p.relative_to(pkg).as_posix() for folder in ("artifacts", "data")
+               for p in (pkg / folder).rglob("*") if p.is_file()]
     assert shipped, "no shipped artifacts found"
     left_out = [f for f in shipped
                 if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]

@@ -2,7 +2,8 @@
 
 Introduced in chapter 1. The test split (unseen voices) gives every reported WER;
 the first dev utterances tune (never test); the first test waveforms are what
-every chapter times (chapter 2).
+every chapter times (chapter 2); the unseen real speaker's recordings say how a
+model does on real speech (`real_transcripts`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import torch
 
 from .batching import Example, featurize
 from .corpus.build import CorpusConfig, build_corpus
+from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
+from .features import FeatureConfig, log_mel
+from .text import encode
 from .inference import transcribe
 from .metrics import error_rates
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
 
 CORPUS = CorpusConfig()  # the corpus every chapter trains and scores on
+_REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per session
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
@@ -31,16 +36,26 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
     The artifact must be the file that `model` was loaded from or saved to: the
     cache key is its hash, so a changed model is never scored from a stale cache.
     """
+    def examples() -> list[Example]:
+        corpus = build_corpus(corpus_cfg, splits=(split,), progress=progress)
+        return featurize(corpus, split, progress=progress)
+
     key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
                            split=split, lexicon=lexicon))
-    path = cache_dir() / "transcripts" / f"{key}.json"
+    return _cached_transcripts(f"{key}.json", model, artifact, examples, lexicon)
+
+
+def _cached_transcripts(name: str, model: torch.nn.Module, artifact: str | Path,
+                        examples, lexicon: bool) -> tuple[list[str], list[str]]:
+    """(refs, hyps) from `<cache>/transcripts/<name>`, else made and written there;
+    `examples()` gives the utterances only when they must be transcribed."""
+    path = cache_dir() / "transcripts" / name
     if path.exists():
         data = json.loads(path.read_text())
         return data["refs"], data["hyps"]
-    corpus = build_corpus(corpus_cfg, splits=(split,), progress=progress)
-    examples = featurize(corpus, split, progress=progress)
-    hyps = transcribe(model, examples, lexicon=lexicon)
-    refs = [e.text for e in examples]
+    exs = examples()
+    hyps = transcribe(model, exs, lexicon=lexicon)
+    refs = [e.text for e in exs]
     atomic_write_json(path, dict(refs=refs, hyps=hyps, artifact=str(artifact)))
     return refs, hyps
 
@@ -71,3 +86,27 @@ def latency_waves(n: int = 24, corpus_cfg: CorpusConfig = CORPUS) -> list[torch.
     """The first `n` test waveforms: the fixed set every chapter times (chapter 2)."""
     corpus = build_corpus(corpus_cfg, splits=("test",))
     return [corpus.audio(u) for u in corpus.split("test")[:n]]
+
+
+def real_examples(speakers: tuple[str, ...] = (UNSEEN_SPEAKER,),
+                  feat_cfg: FeatureConfig = FeatureConfig()) -> list[Example]:
+    """The real recordings of `speakers`, featurized at 16 kHz (kept in memory)."""
+    key = (speakers, feat_cfg)
+    if key not in _REAL:
+        _REAL[key] = [Example(r.id, r.text, log_mel(recording_audio(r), feat_cfg),
+                              encode(r.text)) for r in recordings(speakers)]
+    return _REAL[key]
+
+
+def real_transcripts(model: torch.nn.Module, artifact: str | Path,
+                     speakers: tuple[str, ...] = (UNSEEN_SPEAKER,),
+                     lexicon: bool = False) -> tuple[list[str], list[str]]:
+    """(references, hypotheses) on real recordings, by default the unseen real
+    speaker's 500 digits, cached by the artifact's sha256 like `test_transcripts`.
+
+    Greedy CTC, and snapped to the command vocabulary when `lexicon`.
+    """
+    key = config_hash(dict(artifact=sha256_file(artifact), real=list(speakers),
+                           lexicon=lexicon))
+    return _cached_transcripts(f"real-{key}.json", model, artifact,
+                               lambda: real_examples(speakers), lexicon)

@@ -2,6 +2,8 @@
 
 `transcribe` and `recognize` are the recognizer every chapter scores: greedy CTC
 decoding, optionally snapped to the command vocabulary (`lexicon=True`).
+`recognize` takes any waveform a user may hand it and says what it does with each
+(`recognize`'s docstring).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Iterator
 
 import torch
 
+from .audio import AudioError, check_waveform
 from .batching import Example, collate, length_batches
 from .corpus.grammar import vocabulary
 from .decode import greedy_decode, snap_to_vocabulary
@@ -58,11 +61,31 @@ def frame_log_probs(model: torch.nn.Module, examples: list[Example],
     return out
 
 
+MIN_SECONDS = 0.1  # shorter audio cannot hold a word (and is shorter than an FFT)
+SILENCE_PEAK = 1e-4  # -80 dBFS: below any speech, above rounding noise
+
+
 @torch.no_grad()
 def recognize(model: torch.nn.Module, wav: torch.Tensor,
-              feat_cfg: FeatureConfig = FeatureConfig(), lexicon: bool = False) -> str:
+              feat_cfg: FeatureConfig = FeatureConfig(), lexicon: bool = False,
+              sample_rate: int | None = None) -> str:
     """Waveform (samples,) -> transcript: features, model, greedy decoding (snapped
-    to the command vocabulary when `lexicon`)."""
+    to the command vocabulary when `lexicon`).
+
+    What it does with unusual input (chapter 1): audio at another `sample_rate` is
+    resampled; clipped or very long audio is recognized like any other; silence (a
+    peak below -80 dBFS) gives "" without running the model. A waveform that is not
+    1-D (average the channels first, as `load_audio` does), empty, shorter than
+    0.1 s, or with NaN/inf samples raises `AudioError`.
+    """
+    wav = check_waveform(torch.as_tensor(wav), sample_rate or feat_cfg.sample_rate,
+                         feat_cfg.sample_rate)
+    if wav.numel() < MIN_SECONDS * feat_cfg.sample_rate:
+        raise AudioError(f"<waveform>: {wav.numel()} samples "
+                         f"({1000 * wav.numel() / feat_cfg.sample_rate:.1f} ms) is too "
+                         f"short to recognize: at least {MIN_SECONDS} s is needed")
+    if float(wav.abs().max()) < SILENCE_PEAK:
+        return ""
     feats = log_mel(wav, feat_cfg)[None]  # (1, frames, n_mels)
     log_probs, lengths = model(feats, torch.tensor([feats.shape[1]]))
     text = greedy_decode(log_probs, lengths)[0]
