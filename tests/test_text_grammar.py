@@ -35,3 +35,27 @@ def test_numbers_are_spelled_out():
     assert all(grammar.number(rng, 21, 21) == "twenty one" for _ in range(3))
     assert grammar.number(rng, 40, 40) == "forty"
     assert grammar.number(rng, 13, 13) == "thirteen"
+
+
+def test_v2_text_kinds_cover_words_alone_free_strings_and_digit_strings():
+    import random
+
+    rng = random.Random(0)
+    vocab = set(grammar.vocabulary())
+    texts = {k: [grammar.sample_text(rng, k) for _ in range(400)]
+             for k in grammar.KINDS}
+    for kind, sample in texts.items():
+        assert all(set(t.split()) <= vocab for t in sample), kind
+    words = texts["word"]
+    assert all(len(t.split()) <= 2 for t in words)  # a word, or a number like "forty two"
+    assert sum(t in grammar.DIGITS for t in words) > 80  # digits alone are frequent
+    assert len(set(words)) > 100  # and many other words appear alone
+    lengths = {len(t.split()) for t in texts["string"]}
+    assert lengths == set(range(1, 7))
+    digits = texts["digits"]
+    assert all(set(t.split()) <= set(grammar.DIGITS) for t in digits)
+    assert {len(t.split()) for t in digits} == set(range(1, 13))
+    assert not set(texts["string"]) & set(texts["command"])  # no template order
+    assert set(grammar.REPORT_GROUP) == set(grammar.KINDS)
+    with pytest.raises(ValueError, match="unknown text kind"):
+        grammar.sample_text(rng, "poem")

@@ -123,3 +123,43 @@ def vocabulary() -> list[str]:
              "send code").split()
     words.update(fixed)
     return sorted(words)
+
+
+# ----------------------------------------------------------------------------------
+# Text kinds of corpus v2 (spec §3.1): besides the command templates, isolated words,
+# free word strings and digit strings, so that a model learns the sounds of the
+# words rather than the templates' order.
+
+KINDS = ("command", "word", "string", "digits")
+# Test and dev report WER per group: the templates, and everything else.
+REPORT_GROUP = {"command": "command", "word": "words", "string": "words",
+                "digits": "words"}
+
+
+def isolated_word(rng: random.Random) -> str:
+    """One vocabulary word alone; digits and numbers are half of them."""
+    roll = rng.random()
+    if roll < 0.3:
+        return rng.choice(DIGITS)
+    if roll < 0.5:
+        return number(rng, 10, 99)
+    return rng.choice(vocabulary())
+
+
+def word_string(rng: random.Random, low: int = 1, high: int = 6) -> str:
+    """`low` to `high` vocabulary words in any order (no grammar at all)."""
+    words = vocabulary()
+    return " ".join(rng.choice(words) for _ in range(rng.randint(low, high)))
+
+
+def sample_text(rng: random.Random, kind: str) -> str:
+    """One utterance's text of a given kind (`KINDS`)."""
+    if kind == "command":
+        return sample_sentence(rng)
+    if kind == "word":
+        return isolated_word(rng)
+    if kind == "string":
+        return word_string(rng)
+    if kind == "digits":
+        return digit_string(rng, rng.randint(1, 12))
+    raise ValueError(f"unknown text kind {kind!r}; expected one of {KINDS}")
