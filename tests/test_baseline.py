@@ -63,3 +63,12 @@ def test_real_speaker_transcripts_are_cached_by_the_artifact(cache, tmp_path):
     cl.save_model(cl.CTCModel(model.cfg), path)  # another model in the same file
     with pytest.raises(AssertionError, match="transcribed again"):
         cl.real_transcripts(broken, path)
+
+
+def test_the_v2_recipe_has_its_own_key_and_never_trains_on_the_unseen_speaker(
+        monkeypatch):
+    key = baseline.baseline_v2_key()
+    assert key != baseline.baseline_key()
+    assert cl.real.UNSEEN_SPEAKER not in baseline.REAL_V2
+    monkeypatch.setattr(baseline, "REAL_V2", ())
+    assert baseline.baseline_v2_key() != key

@@ -1,5 +1,6 @@
 """Corpus: determinism, disjoint voices, atomic cache, bad audio, real layouts."""
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -216,3 +217,54 @@ def test_a_damaged_real_recording_is_refused_with_its_name(tmp_path):
     (damaged,) = real.recordings(root=tmp_path)
     with pytest.raises(cl.AudioError, match=f"{good.path.name}: truncated WAV"):
         real.recording_audio(damaged)
+
+
+# Corpus v2: text kinds, stronger acoustic variety; corpus v1 unchanged.
+
+TINY_V2 = dataclasses.replace(build.CORPUS_V2, seed=7, n_train=16, n_dev=8, n_test=12,
+                              chunk_size=12, p_telephone=0.5, p_tilt=0.5)
+
+
+def test_v1_keys_and_plans_are_unchanged_by_the_v2_fields():
+    v1 = cl.CorpusConfig()
+    assert v1.key() == "d04d7c6ffe86"  # the key the shipped v1 models record
+    assert cl.baseline.CORPUS.key() == v1.key()
+    assert {p["kind"] for p in plan_corpus(TINY)} == {"command"}
+    assert "telephone" not in plan_corpus(TINY)[0]
+    assert build.CORPUS_V2.key() != v1.key()
+    with pytest.raises(ValueError, match="kinds must name"):
+        cl.CorpusConfig(kinds=(("poem", 1.0),))
+
+
+def test_v2_plans_mix_the_kinds_and_keep_test_commands_out_of_training():
+    plans = plan_corpus(build.CORPUS_V2)
+    kinds = {}
+    for p in plans:
+        kinds.setdefault(p["split"], []).append(p["kind"])
+    for split, got in kinds.items():
+        share = got.count("command") / len(got)
+        assert 0.33 < share < 0.47, (split, share)  # 40 % of the text
+        assert set(got) == set(cl.grammar.KINDS)
+    train = {p["text"] for p in plans if p["split"] == "train"}
+    held = {p["text"] for p in plans if p["split"] != "train"
+            and (p["kind"] == "command" or len(p["text"].split()) >= 3
+                 and p["kind"] == "string")}
+    assert not train & held
+    effects = [p for p in plans if p["split"] == "train"]
+    tel = sum(p["telephone"] for p in effects) / len(effects)
+    assert 0.1 < tel < 0.2
+    peaks = [p["peak_db"] for p in effects]
+    assert min(peaks) < -30 and max(peaks) > 3  # whisper-quiet to clipped
+
+
+def test_a_v2_corpus_records_kinds_and_effects_and_reopens(tmp_path, monkeypatch):
+    monkeypatch.setenv(cl.utils.CACHE_ENV, str(tmp_path))
+    corpus = cl.build_corpus(TINY_V2, splits=("test",), progress=False)
+    utts = corpus.split("test")
+    assert {u.kind for u in utts} <= set(cl.grammar.KINDS)
+    assert any("telephone" in u.effects for u in utts)
+    assert any("clipped" in u.effects for u in utts)
+    clipped = next(u for u in utts if "clipped" in u.effects)
+    assert corpus.audio(clipped).abs().max() > 0.99
+    again = cl.open_corpus(corpus.root)  # the config's nested tuples survive JSON
+    assert again.config == TINY_V2 and again.config.key() == TINY_V2.key()

@@ -39,6 +39,22 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_corpus, tmp_path):
     assert resumed.history[0] == stopped.history[0]
 
 
+def test_real_speakers_join_training_but_never_the_unseen_one(tiny_corpus, tmp_path):
+    cfg = cl.TrainConfig(epochs=1, batch_size=64, threads=1)
+    with pytest.raises(ValueError, match="unseen real speaker"):
+        cl.train(tmp_path, TINY, SMALL, cfg, progress=False,
+                 real_speakers=("jackson", cl.real.UNSEEN_SPEAKER))
+    plain = cl.train(tmp_path / "plain", TINY, SMALL, cfg, eval_limit=4,
+                     progress=False)
+    mixed = cl.train(tmp_path / "mixed", TINY, SMALL, cfg, eval_limit=4,
+                     progress=False, real_speakers=("jackson",))
+    meta = cl.read_metadata(mixed.path)
+    assert meta["real_speakers"] == ["jackson"]
+    assert "real_speakers" not in cl.read_metadata(plain.path)
+    assert not all(torch.equal(a, b) for a, b in zip(plain.model.parameters(),
+                                                    mixed.model.parameters()))
+
+
 def test_checkpoint_of_another_run_is_refused(tiny_corpus, tmp_path):
     cfg = cl.TrainConfig(epochs=1, batch_size=8, threads=1)
     cl.train(tmp_path, TINY, SMALL, cfg, eval_limit=4, progress=False)

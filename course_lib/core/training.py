@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from .batching import Example, collate, featurize, length_batches, spec_augment
 from .corpus.build import CorpusConfig, build_corpus
+from .corpus.real import UNSEEN_SPEAKER
+from .evaluation import real_examples
 from .inference import transcribe
 from .losses import ctc_loss
 from .metrics import error_rates
@@ -184,13 +186,17 @@ def _distributed() -> tuple[int, int]:
 def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
           model_cfg: ModelConfig = ModelConfig(), cfg: TrainConfig = TrainConfig(),
           train_limit: int | None = None, eval_limit: int | None = 300,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, real_speakers: tuple[str, ...] = ()) -> TrainResult:
     """Train a CTC model from scratch (or resume) and save it as `model.safetensors`.
 
     `out_dir/checkpoint.pt` holds the latest epoch (model, optimizer, scheduler,
     history) and is loaded with `weights_only=True`; calling `train` again with the
-    same arguments resumes after the last finished epoch.
+    same arguments resumes after the last finished epoch. The real recordings of
+    `real_speakers` (never the unseen real speaker) join the training utterances.
     """
+    if UNSEEN_SPEAKER in real_speakers:
+        raise ValueError(f"{UNSEEN_SPEAKER} is the unseen real speaker: never train "
+                         "on it")
     rank, world = _distributed()
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -203,6 +209,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
         corpus = build_corpus(corpus_cfg, splits=("train", "dev"), progress=False)
     train_ex = featurize(corpus, "train", limit=train_limit,
                          progress=progress and rank == 0)
+    if real_speakers:  # a new list: the featurized split is shared
+        train_ex = train_ex + real_examples(real_speakers)
     dev_ex = featurize(corpus, "dev", limit=eval_limit, progress=progress and rank == 0)
 
     model = CTCModel(model_cfg)
@@ -216,8 +224,11 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     history: list[dict] = []
     start_epoch, elapsed = 0, 0.0
     ckpt = out / "checkpoint.pt"
-    run_key = config_hash(dict(corpus=corpus_cfg.key(), model=asdict(model_cfg),
-                               train=asdict(cfg), limit=train_limit, world=world))
+    run = dict(corpus=corpus_cfg.key(), model=asdict(model_cfg), train=asdict(cfg),
+               limit=train_limit, world=world)
+    if real_speakers:  # (absent otherwise, so that earlier checkpoints still resume)
+        run["real"] = list(real_speakers)
+    run_key = config_hash(run)
     if ckpt.exists():  # resume
         state = torch.load(ckpt, weights_only=True)
         if state.get("run_key") != run_key:
@@ -282,7 +293,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
             corpus_config=asdict(corpus_cfg), train_config=asdict(cfg),
             history=history, train_seconds=round(elapsed, 1), world_size=world,
             train_limit=train_limit, torch_version=torch.__version__,
-            torchaudio_version=torchaudio.__version__)
+            torchaudio_version=torchaudio.__version__,
+            **({"real_speakers": list(real_speakers)} if real_speakers else {}))
     if world > 1:
         dist.barrier()
     return result

@@ -27,6 +27,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # used only when the key it records equals the key of the configuration asked for.
 SHIPPED: dict[str, str] = {
     "baseline": "baseline.safetensors",  # chapter 1
+    "baseline-v2": "baseline-v2.safetensors",  # the running example v2 (issue 26)
     "pruned90": "pruned90.sparse",  # chapter 3.1's long run
     "student-ctc": "student-ctc.safetensors",  # chapter 3.3's four students
     "student-frame": "student-frame.safetensors",

@@ -73,3 +73,18 @@ def speed_perturb(speech: torch.Tensor, factor: float, sample_rate: int
     # Pretend the audio was recorded at factor * sr and resample it back to sr.
     return AF.resample(speech, orig_freq=int(round(sample_rate * factor)),
                        new_freq=sample_rate)
+
+
+def telephone(speech: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """A telephone line: down to 8 kHz and back, then the 300-3400 Hz band."""
+    narrow = AF.resample(AF.resample(speech, sample_rate, 8000), 8000, sample_rate)
+    narrow = AF.highpass_biquad(narrow, sample_rate, 300.0)
+    return AF.lowpass_biquad(narrow, sample_rate, 3400.0)[: speech.numel()]
+
+
+def tilt(speech: torch.Tensor, a: float) -> torch.Tensor:
+    """A spectral tilt, y[t] = x[t] - a x[t-1]: a > 0 brightens (less bass), a < 0
+    darkens (less treble), as microphones and rooms do."""
+    y = speech.clone()
+    y[1:] -= a * speech[:-1]
+    return y

@@ -5,6 +5,12 @@ adds noise, reverberation and speed perturbation, writes 16 kHz FLAC files and a
 manifest with checksums into `cache_dir()/corpus/<hash>/`, and returns a `Corpus`.
 A second call finds the finished cache and only verifies it.
 
+Two versions: `CorpusConfig()` is the corpus v1 of the course (command templates
+only), `CORPUS_V2` the corpus v2 (spec §3.1): isolated words, free word strings and
+digit strings besides the templates, wider prosody, and stronger acoustic variety
+(telephone band, spectral tilt, levels from whisper-quiet to clipped). Each
+utterance records its text `kind`, so that WER can be reported per kind.
+
 Determinism: eSpeak keeps a little state between calls (its pitch "flutter"), so
 the same sentence synthesized twice in one process can differ by a few samples.
 We therefore synthesize each chunk of utterances in a fresh worker process: the
@@ -27,7 +33,7 @@ from ..audio import AudioError, check_waveform, load_pcm16, pcm16
 from ..text import normalize
 from ..utils import atomic_write_json, cache_dir, config_hash, sha256_bytes
 from . import augment
-from .grammar import sample_sentence
+from .grammar import KINDS, sample_text
 from .synth import Voice, synthesize
 
 ACCENTS = ("en-us", "en", "en-gb-scotland", "en-029", "en-gb-x-rp",
@@ -46,6 +52,11 @@ TEST_VARIANTS = ("m3", "f2", "klatt3", "Andy", "Annie", "edward", "steph",
                  "quincy", "Hugo", "antonio")
 SPLITS = ("train", "dev", "test")
 GENERATOR_VERSION = 2  # bump when the generation code changes its output
+# The fields corpus v2 added, with the values that give corpus v1. A field at its v1
+# value is left out of the key, so that every v1 corpus keeps its cache folder (and
+# the shipped v1 models their corpus key).
+V1_VALUES = {"kinds": (("command", 1.0),), "p_telephone": 0.0, "p_tilt": 0.0,
+             "peak_db_range": None}
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,27 @@ class CorpusConfig:
     p_speed: float = 0.3
     chunk_size: int = 500  # utterances per worker process
     generator_version: int = GENERATOR_VERSION
+    # corpus v2 (see `V1_VALUES`): text kinds with their weights (grammar.KINDS),
+    kinds: tuple[tuple[str, float], ...] = (("command", 1.0),)
+    p_telephone: float = 0.0  # probability of the 300-3400 Hz telephone band
+    p_tilt: float = 0.0  # probability of a spectral tilt (a one-pole filter)
+    # peak level in dB of full scale, drawn uniformly; above 0 dB the audio clips
+    # (None: corpus v1's gain, a peak between 0.2 and 0.9)
+    peak_db_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted({k for k, _ in self.kinds} - set(KINDS))
+        if unknown or not self.kinds:
+            raise ValueError(f"kinds must name some of {KINDS}, got {self.kinds}")
 
     def key(self) -> str:
-        """The cache key: a hash of every field."""
-        return config_hash(self)
+        """The cache key: a hash of every field (v2's fields only where they differ
+        from corpus v1, so that a v1 corpus keeps its key)."""
+        fields = asdict(self)
+        for name, v1 in V1_VALUES.items():
+            if fields[name] == v1:
+                del fields[name]
+        return config_hash(fields)
 
     def n(self, split: str) -> int:
         """Number of utterances in `split`."""
@@ -84,6 +112,18 @@ class CorpusConfig:
         """The voice variants reserved for `split`."""
         return {"train": self.train_variants, "dev": self.dev_variants,
                 "test": self.test_variants}[split]
+
+
+# Corpus v2 (spec §3.1): the templates are 40 % of the text; isolated words, free
+# strings and digit strings the rest; wider prosody; telephone band, spectral tilt,
+# levels from -35 dBFS (whisper-quiet) to +4 dBFS (clipped), more reverberation.
+CORPUS_V2 = CorpusConfig(
+    seed=2026, n_train=16000, n_dev=800, n_test=1600,
+    rate_range=(110, 260), pitch_range=(0, 99), snr_range_db=(3.0, 30.0),
+    p_reverb=0.35, rt60_range=(0.15, 0.8), speeds=(0.85, 0.9, 1.1, 1.15),
+    p_speed=0.4, generator_version=3,
+    kinds=(("command", 0.4), ("word", 0.2), ("string", 0.25), ("digits", 0.15)),
+    p_telephone=0.15, p_tilt=0.4, peak_db_range=(-35.0, 4.0))
 
 
 @dataclass
@@ -103,6 +143,8 @@ class Utterance:
     path: str  # relative to the corpus folder
     num_samples: int
     checksum: str  # sha256 of the int16 PCM samples
+    kind: str = "command"  # the text kind (grammar.KINDS); v1 manifests: all commands
+    effects: str = ""  # v2's filters and level, e.g. "telephone,tilt,clipped"
 
     @property
     def duration(self) -> float:
@@ -139,17 +181,28 @@ class Corpus:
 # ----------------------------------------------------------------------------------
 # Planning: which sentence, voice and augmentation each utterance gets.
 
+def _held_out(kind: str, text: str) -> bool:
+    """Whether a test/dev text must never be trained on: every command, and free
+    strings of three or more words (a single word or digit string cannot be kept
+    out: the model must hear every word)."""
+    return kind == "command" or (kind == "string" and len(text.split()) >= 3)
+
+
 def plan_corpus(cfg: CorpusConfig) -> list[dict]:
     """Draw every utterance's text, voice and augmentation from the seed."""
     rng = random.Random(cfg.seed)
     held_out: set[str] = set()
     plans: list[dict] = []
+    kinds, weights = zip(*cfg.kinds)
+    v2 = cfg.p_telephone or cfg.p_tilt or cfg.peak_db_range is not None
     for split in ("test", "dev", "train"):  # held-out texts first
         for i in range(cfg.n(split)):
-            text = sample_sentence(rng)
+            # (one kind only, as in corpus v1: no draw, so v1 plans stay the same)
+            kind = kinds[0] if len(kinds) == 1 else rng.choices(kinds, weights)[0]
+            text = sample_text(rng, kind)
             while split == "train" and text in held_out:
-                text = sample_sentence(rng)  # no test/dev sentence is ever trained on
-            if split != "train":
+                text = sample_text(rng, kind)  # no held-out text is ever trained on
+            if split != "train" and _held_out(kind, text):
                 held_out.add(text)
             noise = "none"
             if rng.random() < cfg.p_noise:
@@ -164,8 +217,15 @@ def plan_corpus(cfg: CorpusConfig) -> list[dict]:
                         if noise != "none" else None),
                 rt60=round(rng.uniform(*cfg.rt60_range), 2)
                 if rng.random() < cfg.p_reverb else None,
-                lead=rng.uniform(0.05, 0.25), seed=rng.getrandbits(31),
+                lead=rng.uniform(0.05, 0.25), seed=rng.getrandbits(31), kind=kind,
             ))
+            if v2:  # drawn after everything else, so that v1 plans stay the same
+                plans[-1].update(
+                    telephone=rng.random() < cfg.p_telephone,
+                    tilt=round(rng.uniform(-0.9, 0.9), 2)
+                    if rng.random() < cfg.p_tilt else None,
+                    peak_db=round(rng.uniform(*cfg.peak_db_range), 1)
+                    if cfg.peak_db_range is not None else None)
     order = {s: k for k, s in enumerate(SPLITS)}
     return sorted(plans, key=lambda p: (order[p["split"]], p["id"]))
 
@@ -210,9 +270,21 @@ def _render_chunk(args: tuple[list[dict], str, int]) -> list[dict]:
                 if noise.abs().max() == 0:
                     noise = augment.pink_noise(n, gen)
             wav = augment.mix_at_snr(wav, noise, p["snr_db"])
-        gain = float(torch.empty(1).uniform_(0.2, 0.9, generator=gen))
-        wav = wav * (gain / wav.abs().max().clamp(min=1e-8))
-        pcm = pcm16(wav)
+        effects = []
+        if p.get("telephone"):  # the 300-3400 Hz band of a phone line, at 8 kHz
+            wav = augment.telephone(wav, sample_rate)
+            effects.append("telephone")
+        if p.get("tilt") is not None:
+            wav = augment.tilt(wav, p["tilt"])
+            effects.append(f"tilt {p['tilt']:+.2f}")
+        if p.get("peak_db") is not None:  # whisper-quiet to clipped
+            wav = wav * (10 ** (p["peak_db"] / 20) / wav.abs().max().clamp(min=1e-8))
+            effects.append(f"peak {p['peak_db']:+.1f} dB"
+                           + (", clipped" if p["peak_db"] > 0 else ""))
+        else:
+            gain = float(torch.empty(1).uniform_(0.2, 0.9, generator=gen))
+            wav = wav * (gain / wav.abs().max().clamp(min=1e-8))
+        pcm = pcm16(wav)  # clips at full scale
         sf.write(str(Path(root) / f"{p['id']}.flac"), pcm, sample_rate,
                  subtype="PCM_16", format="FLAC")
         rel = f"{p['split']}/{p['id']}.flac"  # relative to the corpus root
@@ -221,6 +293,7 @@ def _render_chunk(args: tuple[list[dict], str, int]) -> list[dict]:
             voice=f"{p['accent']}+{p['variant']}", rate=p["rate"], pitch=p["pitch"],
             speed=p["speed"], noise=p["noise"], snr_db=p["snr_db"], rt60=p["rt60"],
             path=rel, num_samples=int(pcm.size), checksum=sha256_bytes(pcm.tobytes()),
+            kind=p["kind"], effects=", ".join(effects),
         )))
     return rows
 
@@ -293,6 +366,11 @@ def _build_split(cfg: CorpusConfig, split: str, root: Path, workers: int | None,
     partial.rename(root / split)  # atomic: the split appears finished or not at all
 
 
+def _tuples(value):
+    """JSON lists back to the tuples a `CorpusConfig` holds (nested ones too)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def open_corpus(root: str | Path) -> Corpus:
     """Open a corpus folder and its finished splits, checking each manifest."""
     root = Path(root)
@@ -301,8 +379,7 @@ def open_corpus(root: str | Path) -> Corpus:
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{root / 'config.json'}: missing or corrupt ({exc}); "
                          "call build_corpus() to regenerate") from exc
-    cfg = CorpusConfig(**{k: tuple(v) if isinstance(v, list) else v
-                          for k, v in raw.items()})
+    cfg = CorpusConfig(**{k: _tuples(v) for k, v in raw.items()})
     utts: list[Utterance] = []
     info: dict = {}
     for split in SPLITS:
