@@ -47,7 +47,7 @@ def test_v2_text_kinds_cover_words_alone_free_strings_and_digit_strings():
     for kind, sample in texts.items():
         assert all(set(t.split()) <= vocab for t in sample), kind
     words = texts["word"]
-    assert all(len(t.split()) <= 2 for t in words)  # a word, or a number like "forty two"
+    assert all(len(t.split()) <= 2 for t in words)  # a word, or "forty two"
     assert sum(t in grammar.DIGITS for t in words) > 80  # digits alone are frequent
     assert len(set(words)) > 100  # and many other words appear alone
     lengths = {len(t.split()) for t in texts["string"]}
