@@ -17,9 +17,9 @@ from .batching import Example, featurize
 from .corpus.build import CorpusConfig, build_corpus
 from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
 from .features import FeatureConfig, log_mel
-from .text import encode
 from .inference import transcribe
 from .metrics import error_rates
+from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
 
 CORPUS = CorpusConfig()  # the corpus every chapter trains and scores on

@@ -8,6 +8,7 @@ remove every test/dev sentence from the training set, to be sure.
 
 from __future__ import annotations
 
+import functools
 import random
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -115,6 +116,12 @@ def sample_sentence(rng: random.Random) -> str:
 
 def vocabulary() -> list[str]:
     """Every word the grammar can produce, sorted."""
+    return list(_vocabulary())
+
+
+@functools.cache
+def _vocabulary() -> tuple[str, ...]:
+    """`vocabulary`, built once: the recognizer snaps to it on every call."""
     words: set[str] = set(DIGITS + TEENS + TENS)
     for values in SLOTS.values():
         for v in values:
@@ -122,7 +129,7 @@ def vocabulary() -> list[str]:
     fixed = ("the in to by set a timer for remind me about at with schedule dial "
              "send code").split()
     words.update(fixed)
-    return sorted(words)
+    return tuple(sorted(words))
 
 
 # ----------------------------------------------------------------------------------
