@@ -32,12 +32,14 @@ from .core.evaluation import (CORPUS, dev_examples, dev_wer, latency_waves,
                               train_examples)
 from .core.features import FeatureConfig, log_mel
 from .core.inference import frame_log_probs, recognize, transcribe
+from .core.lexicon import lexicon_decode, lexicon_decoder
 from .core.losses import DistillLoss, ctc_loss, kd_kl
 from .core.model import (CTCModel, ModelConfig, count_params, is_weight_matrix,
                          length_mask, weight_matrices)
 from .core.modelfile import load_model, read_metadata, save_model
 from .core.text import VOCAB, decode_ids, encode, normalize
-from .core.training import FinetuneConfig, TrainConfig, finetune, train
+from .core.training import (FinetuneConfig, TrainConfig, finetune, finetune_control,
+                            train)
 from .core.utils import cache_dir, config_hash, seed_everything
 from .zoo import baseline
 from .zoo.baseline import (baseline_path, baseline_record, load_baseline,
@@ -80,11 +82,13 @@ __all__ = [
     "greedy_decode", "snap_to_vocabulary", "real", "real_examples",
     "real_transcripts", "CORPUS", "dev_examples", "dev_wer", "latency_waves",
     "test_transcripts", "train_examples", "FeatureConfig", "log_mel",
-    "frame_log_probs", "recognize", "transcribe", "DistillLoss", "ctc_loss",
+    "frame_log_probs", "recognize", "transcribe", "lexicon_decode",
+    "lexicon_decoder", "DistillLoss", "ctc_loss",
     "kd_kl", "CTCModel", "ModelConfig", "count_params", "is_weight_matrix",
     "length_mask", "weight_matrices", "load_model", "read_metadata", "save_model",
     "VOCAB", "decode_ids", "encode", "normalize", "FinetuneConfig", "TrainConfig",
-    "finetune", "train", "cache_dir", "config_hash", "seed_everything", "baseline",
+    "finetune", "finetune_control", "train", "cache_dir", "config_hash",
+    "seed_everything", "baseline",
     "baseline_path", "baseline_record", "load_baseline", "shipped_matches",
     # chapter 2
     "ledger", "metrics", "Ledger", "Record", "measure", "bootstrap_wer_ci",

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import course_lib as cl
@@ -35,6 +36,41 @@ def test_measure_and_report(cache, tmp_path):
     table = subprocess.run([sys.executable, "-m", "course_lib", "report"],
                            capture_output=True, text=True, check=True).stdout
     assert "tiny" in table and "WER %" in table
+
+
+def test_out_of_domain_columns(cache, tmp_path):
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "ood.safetensors")
+    refs = ["call mom", "five", "nine two", "turn on the fan"]
+    hyps = ["call mom", "fife", "nine two", "turn the fan"]
+    rec = cl.measure("ood", "1", model, path, refs, hyps,
+                     kinds=["command", "word", "digits", "command"],
+                     lexicon_hyps=["call mom", "five", "nine two", "turn the fan"],
+                     real=(["five", "six"], ["five", "sticks"]))
+    assert rec.wer == 2 / 9 and rec.wer_words == 1 / 3  # 'fife' in 3 word-kind words
+    assert rec.wer_lexicon == 1 / 9 and rec.wer_real == 1 / 2
+    for name in cl.ledger.CI_FIELDS:
+        lo, hi = getattr(rec, name)
+        assert 0 <= lo <= hi
+    back = cl.Ledger().get("ood")
+    assert back == rec  # the intervals come back as tuples
+    table = cl.Ledger().table()
+    assert "words %" in table and "real %" in table and "33.33" in table
+    with pytest.raises(ValueError, match="3 kinds for 4"):
+        cl.measure("bad", "1", model, path, refs, hyps, kinds=["command"] * 3)
+
+
+def test_an_old_ledger_without_the_new_columns_still_loads(cache, tmp_path):
+    rec = _record(tmp_path, "old")
+    rows = json.loads(cl.Ledger().path.read_text())
+    for name in ("cer_ci95", "wer_lexicon", "wer_lexicon_ci95", "wer_words",
+                 "wer_words_ci95", "wer_real", "wer_real_ci95"):
+        for row in rows:
+            row.pop(name)
+    cl.Ledger().path.write_text(json.dumps(rows))
+    old = cl.Ledger().get("old")
+    assert old.wer == rec.wer and old.wer_real is None
+    assert "real %" not in cl.ledger.format_table([old])
 
 
 def test_table_of_some_chapters(cache, tmp_path):

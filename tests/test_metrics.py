@@ -53,6 +53,29 @@ def test_paired_bootstrap():
         cl.paired_bootstrap(a[:3], b, words)
 
 
+def test_score_gives_the_rate_and_its_interval_in_words_or_characters():
+    refs, hyps = ["turn on the lights", "call mom"], ["turn the light", "call mom now"]
+    wer, (lo, hi) = cl.metrics.score(refs * 20, hyps * 20)
+    assert wer == pytest.approx(0.5) and lo <= wer <= hi
+    cer, _ = cl.metrics.score(refs, hyps, unit="char")
+    assert cer == pytest.approx(8 / 26)  # as jiwer.cer, hand-computed above
+    assert cl.word_errors(refs, hyps, unit="char")[0].tolist() == [4, 4]
+    with pytest.raises(ValueError, match="unit must be"):
+        cl.word_errors(refs, hyps, unit="phone")
+
+
+def test_paired_wer_and_the_verdict_rule():
+    refs = ["call mom", "turn on the fan", "dial five"] * 30
+    base = ["call mom", "turn on the fan", "dial nine"] * 30  # 1 error in 8 words
+    worse = ["call", "turn on the fan", "dial nine"] * 30  # 2 errors in 8 words
+    delta = cl.metrics.paired_wer(refs, worse, base)
+    assert delta["delta"] == pytest.approx(1 / 8) and delta["lo"] <= delta["hi"]
+    assert cl.metrics.within(delta, 0.2) and not cl.metrics.within(delta, 0.1)
+    # the rule is the interval's upper end, not the point: a point under the limit
+    # with an interval reaching over it is not enough
+    assert not cl.metrics.within(dict(delta=0.0, lo=-0.01, hi=0.012), 0.01)
+
+
 def test_metric_input_errors():
     with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
         cl.error_rates(["a", "b"], ["a"])
@@ -65,6 +88,30 @@ def test_collapse_and_greedy_decode():
     lp = torch.stack([spelled_frames("hhe_l_lloo___", cl.VOCAB),
                       spelled_frames("_g_oo__xxxxxx", cl.VOCAB)])
     assert cl.greedy_decode(lp, torch.tensor([13, 6])) == ["hello", "go"]
+
+
+def test_lexicon_decoder_spells_only_vocabulary_words():
+    # greedy decoding keeps the misspelling; the lexicon decoder finds the word
+    lp = spelled_frames("f_ii_v_ _n_ii_n_ee__", cl.VOCAB)[None]
+    n = torch.tensor([lp.shape[1]])
+    assert cl.greedy_decode(lp, n) == ["fiv nine"]
+    assert cl.lexicon_decode(lp, n) == ["five nine"]
+    small = cl.lexicon_decoder(("on", "off"))
+    lp = spelled_frames("o_n_____", cl.VOCAB)[None]
+    assert cl.lexicon_decode(lp, torch.tensor([8]), small) == ["on"]
+    with pytest.raises(ValueError, match="spelled with"):
+        cl.lexicon_decoder(("Five",))
+
+
+def test_transcribe_decoders_agree_on_clean_frames_and_refuse_unknown_names():
+    from course_lib.core.inference import decode
+
+    lp = spelled_frames("d_i_a_l_ _f_i_v_e__", cl.VOCAB)[None]
+    n = torch.tensor([lp.shape[1]])
+    for lexicon in (False, True, "snap", "beam"):
+        assert decode(lp, n, lexicon) == ["dial five"]
+    with pytest.raises(ValueError, match="lexicon='vocab'"):
+        decode(lp, n, "vocab")
 
 
 def test_file_sizes(tmp_path):

@@ -95,3 +95,23 @@ def test_finetune_learns_calls_hooks_and_is_deterministic(tiny_corpus):
     assert hist2 == hist
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  again.state_dict().values()))
+
+
+def test_finetune_control_measures_the_recipe_alone(tiny_corpus):
+    examples = cl.featurize(tiny_corpus, "train", progress=False)
+    dev = cl.featurize(tiny_corpus, "dev", progress=False)
+    torch.manual_seed(0)
+    model = cl.CTCModel(SMALL).eval()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    zero = cl.FinetuneConfig(steps=6, batch_size=8, lr=0.0, threads=1)
+    out = cl.finetune_control(model, examples, dev, zero, progress=False)
+    # a zero learning rate changes no weight: before == after, a zero interval
+    assert out["before"] == out["after"] and out["delta"] == out["lo"] == out["hi"] == 0
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+    cfg = cl.FinetuneConfig(steps=6, batch_size=8, lr=3e-3, threads=1)
+    out = cl.finetune_control(model, examples, dev, cfg, progress=False)
+    assert out["steps"] == 6 and out["lo"] <= out["delta"] <= out["hi"]
+    assert out["delta"] == pytest.approx(out["after"] - out["before"])
+    changed = out["model"].state_dict()
+    assert any(not torch.equal(v, changed[k]) for k, v in weights.items())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from ..core.corpus.build import CorpusConfig, build_corpus, repair_corpus, verify_corpus
 from ..core.evaluation import latency_waves
@@ -24,7 +25,7 @@ from ..zoo.neurons import neuron_pruned_baseline
 from ..zoo.pruned import long_pruned_baseline
 from ..zoo.students import distilled_student, shipped_name
 from .bench import run
-from .labs import generate_student_copies
+from .labs import generate_student_copies, init_course
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     be.add_argument("--n", type=int, default=24, help="test utterances to time")
     be.add_argument("--rounds", type=int, default=3)
     be.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
-    lab = sub.add_parser("labs", help="generate the student copies of the labs")
+    lab = sub.add_parser("labs", help="write the labs' nbgrader metadata and their "
+                         "student copies")
     lab.add_argument("--check", action="store_true",
-                     help="only check that the student copies are current")
+                     help="only check that the metadata and student copies are current")
+    room = sub.add_parser("classroom", help="set up an nbgrader course folder, one "
+                          "assignment per lab (book: For instructors)")
+    room.add_argument("dir", type=Path, help="the course folder (created if missing)")
     args = p.parse_args(argv)
 
     if args.cmd == "report":
@@ -172,5 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             print("stale student copies:", ", ".join(map(str, stale)))
             return 1
         print("student copies are current" if args.check else "student copies written")
+        return 0
+    if args.cmd == "classroom":
+        released = init_course(args.dir)
+        print(f"course folder {args.dir}: {len(released)} assignments, student "
+              f"copies in {args.dir / 'release'}; next: put submissions in "
+              "submitted/<student>/<lab>/, then `nbgrader autograde <lab>` there")
         return 0
     return 2

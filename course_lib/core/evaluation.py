@@ -17,7 +17,7 @@ from .batching import Example, featurize
 from .corpus.build import CorpusConfig, build_corpus
 from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
 from .features import FeatureConfig, log_mel
-from .inference import transcribe
+from .inference import Lexicon, decoder_name, transcribe
 from .metrics import error_rates
 from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
@@ -27,12 +27,13 @@ _REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per sessio
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
-                     corpus_cfg: CorpusConfig = CORPUS, lexicon: bool = True,
+                     corpus_cfg: CorpusConfig = CORPUS, lexicon: Lexicon = True,
                      progress: bool = True) -> tuple[list[str], list[str]]:
     """(references, hypotheses) on a split, cached by the artifact's sha256 (ch. 1).
 
-    Hypotheses are greedy CTC transcripts, snapped to the command vocabulary when
-    `lexicon` is true (the recognizer every chapter reports; see `snap_to_vocabulary`).
+    Hypotheses are greedy CTC transcripts, or decoded with the command vocabulary
+    as `lexicon` says (`inference.decode`; True: the recognizer every chapter
+    reports).
     The artifact must be the file that `model` was loaded from or saved to: the
     cache key is its hash, so a changed model is never scored from a stale cache.
     """
@@ -41,12 +42,18 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
         return featurize(corpus, split, progress=progress)
 
     key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
-                           split=split, lexicon=lexicon))
+                           split=split, lexicon=decoder_name(lexicon)))
     return _cached_transcripts(f"{key}.json", model, artifact, examples, lexicon)
 
 
+def test_kinds(split: str = "test", corpus_cfg: CorpusConfig = CORPUS) -> list[str]:
+    """Each utterance's text kind, in `test_transcripts`' order (chapter 1)."""
+    corpus = build_corpus(corpus_cfg, splits=(split,), progress=False)
+    return [u.kind for u in corpus.split(split)]
+
+
 def _cached_transcripts(name: str, model: torch.nn.Module, artifact: str | Path,
-                        examples, lexicon: bool) -> tuple[list[str], list[str]]:
+                        examples, lexicon: Lexicon) -> tuple[list[str], list[str]]:
     """(refs, hyps) from `<cache>/transcripts/<name>`, else made and written there;
     `examples()` gives the utterances only when they must be transcribed."""
     path = cache_dir() / "transcripts" / name
@@ -100,13 +107,13 @@ def real_examples(speakers: tuple[str, ...] = (UNSEEN_SPEAKER,),
 
 def real_transcripts(model: torch.nn.Module, artifact: str | Path,
                      speakers: tuple[str, ...] = (UNSEEN_SPEAKER,),
-                     lexicon: bool = False) -> tuple[list[str], list[str]]:
+                     lexicon: Lexicon = False) -> tuple[list[str], list[str]]:
     """(references, hypotheses) on real recordings, by default the unseen real
     speaker's 500 digits, cached by the artifact's sha256 like `test_transcripts`.
 
-    Greedy CTC, and snapped to the command vocabulary when `lexicon`.
+    Greedy CTC, or decoded with the command vocabulary as `lexicon` says.
     """
     key = config_hash(dict(artifact=sha256_file(artifact), real=list(speakers),
-                           lexicon=lexicon))
+                           lexicon=decoder_name(lexicon)))
     return _cached_transcripts(f"real-{key}.json", model, artifact,
                                lambda: real_examples(speakers), lexicon)

@@ -1,7 +1,10 @@
 """Running a trained model: length-batched forward passes, transcripts (chapter 1).
 
 `transcribe` and `recognize` are the recognizer every chapter scores: greedy CTC
-decoding, optionally snapped to the command vocabulary (`lexicon=True`).
+decoding, or a decoder that knows the command vocabulary (`lexicon`): "snap"
+replaces each unknown word of the greedy transcript by the nearest known one,
+"beam" is the lexicon decoder's beam search (`core.lexicon`); `lexicon=True` is
+the running example's choice, `LEXICON`.
 `recognize` takes any waveform a user may hand it and says what it does with each
 (`recognize`'s docstring).
 """
@@ -17,6 +20,10 @@ from .batching import Example, collate, length_batches
 from .corpus.grammar import vocabulary
 from .decode import greedy_decode, snap_to_vocabulary
 from .features import FeatureConfig, log_mel
+from .lexicon import lexicon_decode
+
+Lexicon = bool | str  # False (greedy), "snap", "beam", or True (= LEXICON)
+LEXICON = "snap"  # what lexicon=True means in the running example v1
 
 
 @torch.no_grad()
@@ -40,15 +47,33 @@ def snap_all(hyps: list[str]) -> list[str]:
     return [snap_to_vocabulary(h, vocab) for h in hyps]
 
 
+def decoder_name(lexicon: Lexicon) -> str:
+    """The decoder `lexicon` asks for: "greedy", "snap" or "beam"."""
+    kind = LEXICON if lexicon is True else lexicon or "greedy"
+    if kind not in ("greedy", "snap", "beam"):
+        raise ValueError(f"lexicon={lexicon!r}: use False, True, 'snap' or 'beam'")
+    return kind
+
+
+def decode(log_probs: torch.Tensor, lengths: torch.Tensor, lexicon: Lexicon = False
+           ) -> list[str]:
+    """(B, T, V) log-probs, (B,) lengths -> B transcripts, decoded as `lexicon` says."""
+    kind = decoder_name(lexicon)
+    if kind == "beam":
+        return lexicon_decode(log_probs, lengths)
+    texts = greedy_decode(log_probs, lengths)
+    return snap_all(texts) if kind == "snap" else texts
+
+
 def transcribe(model: torch.nn.Module, examples: list[Example], batch_size: int = 64,
-               lexicon: bool = False) -> list[str]:
-    """Greedy transcripts for `examples`, in their order (batched by length);
-    snapped to the command vocabulary when `lexicon`."""
+               lexicon: Lexicon = False) -> list[str]:
+    """Transcripts of `examples`, in their order (batched by length): greedy, or
+    with the vocabulary as `lexicon` says (`decode`)."""
     hyps: list[str] = [""] * len(examples)
     for idx, log_probs, out_lengths in batched_forward(model, examples, batch_size):
-        for i, text in zip(idx, greedy_decode(log_probs, out_lengths)):
+        for i, text in zip(idx, decode(log_probs, out_lengths, lexicon)):
             hyps[i] = text
-    return snap_all(hyps) if lexicon else hyps
+    return hyps
 
 
 def frame_log_probs(model: torch.nn.Module, examples: list[Example],
@@ -67,10 +92,10 @@ SILENCE_PEAK = 1e-4  # -80 dBFS: below any speech, above rounding noise
 
 @torch.no_grad()
 def recognize(model: torch.nn.Module, wav: torch.Tensor,
-              feat_cfg: FeatureConfig = FeatureConfig(), lexicon: bool = False,
+              feat_cfg: FeatureConfig = FeatureConfig(), lexicon: Lexicon = False,
               sample_rate: int | None = None) -> str:
-    """Waveform (samples,) -> transcript: features, model, greedy decoding (snapped
-    to the command vocabulary when `lexicon`).
+    """Waveform (samples,) -> transcript: features, model, decoding (greedy, or
+    with the vocabulary as `lexicon` says: `decode`).
 
     What it does with unusual input (chapter 1): audio at another `sample_rate` is
     resampled; clipped or very long audio is recognized like any other; silence (a
@@ -88,5 +113,4 @@ def recognize(model: torch.nn.Module, wav: torch.Tensor,
         return ""
     feats = log_mel(wav, feat_cfg)[None]  # (1, frames, n_mels)
     log_probs, lengths = model(feats, torch.tensor([feats.shape[1]]))
-    text = greedy_decode(log_probs, lengths)[0]
-    return snap_all([text])[0] if lexicon else text
+    return decode(log_probs, lengths, lexicon)[0]

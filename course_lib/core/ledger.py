@@ -4,6 +4,11 @@
 artifact on disk, and `Ledger.add` stores the record in `cache_dir()/ledger.json`
 (written atomically; a record with the same name is replaced). Every chapter adds
 its rows the same way; `python -m course_lib report` prints them all.
+
+Besides the test WER every record can say how the model does out of its
+training distribution, each with a 95 % interval: with the lexicon decoder
+(`wer_lexicon`), on isolated words and free strings (`wer_words`) and on the
+unseen real speaker (`wer_real`). Older ledgers, without them, still load.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Callable
 
 import torch
 
-from .metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,
-                      measure_latency, word_errors)
+from .corpus.grammar import REPORT_GROUP
+from .metrics import count_nonzero, file_sizes, measure_latency, score
 from .utils import atomic_write_json, cache_dir, sha256_file
 
 
@@ -43,6 +48,17 @@ class Record:
     artifact_sha256: str
     config: dict = field(default_factory=dict)
     created: str = ""
+    cer_ci95: tuple[float, float] | None = None
+    wer_lexicon: float | None = None  # the same test set, lexicon decoder
+    wer_lexicon_ci95: tuple[float, float] | None = None
+    wer_words: float | None = None  # isolated words and free strings of the test set
+    wer_words_ci95: tuple[float, float] | None = None
+    wer_real: float | None = None  # the unseen real speaker
+    wer_real_ci95: tuple[float, float] | None = None
+
+
+CI_FIELDS = tuple(name for name in Record.__dataclass_fields__
+                  if name.endswith("_ci95"))
 
 
 def _default_ledger_path() -> Path:
@@ -66,7 +82,9 @@ class Ledger:
                              "re-run the chapters to rebuild it") from exc
         out = []
         for r in raw:
-            r["wer_ci95"] = tuple(r["wer_ci95"])
+            for name in CI_FIELDS:  # JSON lists -> tuples
+                if r.get(name) is not None:
+                    r[name] = tuple(r[name])
             out.append(Record(**r))
         return out
 
@@ -94,16 +112,27 @@ class Ledger:
                              if chapters is None or r.chapter in chapters])
 
 
+OUT_OF_DOMAIN = (("lexicon %", "wer_lexicon"), ("words %", "wer_words"),
+                 ("real %", "wer_real"))  # the table's extra columns, when measured
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
 def format_table(records: list[Record]) -> str:
-    """Records -> an aligned text table (WER/CER in %, sizes in KB)."""
-    head = ["name", "ch", "WER %", "95% CI", "CER %", "params", "nonzero",
-            "file KB", "zlib KB", "ms/utt", "RTF"]
+    """Records -> an aligned text table (WER/CER in %, sizes in KB); the columns
+    of `OUT_OF_DOMAIN` appear when some record has them."""
+    extra = [(label, name) for label, name in OUT_OF_DOMAIN
+             if any(getattr(r, name) is not None for r in records)]
+    head = ["name", "ch", "WER %", "95% CI", "CER %", *(x for x, _ in extra),
+            "params", "nonzero", "file KB", "zlib KB", "ms/utt", "RTF"]
     rows = [head]
     for r in records:
         rows.append([
             r.name, r.chapter, f"{100 * r.wer:.2f}",
             f"{100 * r.wer_ci95[0]:.2f}-{100 * r.wer_ci95[1]:.2f}",
-            f"{100 * r.cer:.2f}",
+            f"{100 * r.cer:.2f}", *(_percent(getattr(r, name)) for _, name in extra),
             f"{r.params:,}", f"{r.nonzero_params:,}", f"{r.file_bytes / 1000:.1f}",
             f"{r.compressed_bytes / 1000:.1f}",
             "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
@@ -119,21 +148,38 @@ def measure(name: str, chapter: str, model: torch.nn.Module,
             artifact: str | os.PathLike, refs: list[str], hyps: list[str],
             latency_fn: Callable[[torch.Tensor], object] | None = None,
             latency_waves: list[torch.Tensor] | None = None,
-            config: dict | None = None, ledger: Ledger | None = None) -> Record:
+            config: dict | None = None, ledger: Ledger | None = None,
+            kinds: list[str] | None = None, lexicon_hyps: list[str] | None = None,
+            real: tuple[list[str], list[str]] | None = None) -> Record:
     """Measure one model + artifact and add the record to the ledger (chapter 2).
 
     `hyps` are the model's transcripts of the test references `refs`; the latency
     is measured on `latency_waves` with `latency_fn` (waveform -> transcript).
+    Optional, each scored with its interval: `kinds` (each test utterance's text
+    kind) gives `wer_words`, `lexicon_hyps` (the same utterances decoded with the
+    lexicon) `wer_lexicon`, `real` (refs, hyps of the unseen real speaker)
+    `wer_real`.
     """
-    rates = error_rates(refs, hyps)
-    errors, words = word_errors(refs, hyps)
+    wer, wer_ci = score(refs, hyps)
+    cer, cer_ci = score(refs, hyps, unit="char")
+    scores: dict = dict(cer_ci95=cer_ci)
+    if lexicon_hyps is not None:
+        scores["wer_lexicon"], scores["wer_lexicon_ci95"] = score(refs, lexicon_hyps)
+    if kinds is not None:
+        if len(kinds) != len(refs):
+            raise ValueError(f"{len(kinds)} kinds for {len(refs)} test utterances")
+        words = [i for i, k in enumerate(kinds) if REPORT_GROUP[k] == "words"]
+        if words:
+            scores["wer_words"], scores["wer_words_ci95"] = score(
+                [refs[i] for i in words], [hyps[i] for i in words])
+    if real is not None:
+        scores["wer_real"], scores["wer_real_ci95"] = score(*real)
     sizes = file_sizes(artifact)
     lat = None
     if latency_fn is not None and latency_waves:
         lat = measure_latency(latency_fn, latency_waves)
     record = Record(
-        name=name, chapter=str(chapter), wer=rates["wer"], cer=rates["cer"],
-        wer_ci95=bootstrap_wer_ci(errors, words),
+        name=name, chapter=str(chapter), wer=wer, cer=cer, wer_ci95=wer_ci,
         params=sum(p.numel() for p in model.parameters()),
         nonzero_params=count_nonzero(model), file_bytes=sizes["file_bytes"],
         compressed_bytes=sizes["zlib_bytes"], lzma_bytes=sizes["lzma_bytes"],
@@ -141,5 +187,6 @@ def measure(name: str, chapter: str, model: torch.nn.Module,
         rtf=None if lat is None else round(lat.rtf, 5), n_test=len(refs),
         artifact=str(artifact), artifact_sha256=sha256_file(artifact),
         config=config or {},
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **scores)
     return (ledger or Ledger()).add(record)

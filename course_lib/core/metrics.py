@@ -44,17 +44,29 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
     return dict(wer=float(jiwer.wer(refs, hyps)), cer=float(jiwer.cer(refs, hyps)))
 
 
-def word_errors(refs: list[str], hyps: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-utterance (word errors, reference words): the bootstrap's raw material."""
+def word_errors(refs: list[str], hyps: list[str], unit: str = "word"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-utterance (errors, reference length) in words (or `unit="char"`
+    characters): the bootstrap's raw material."""
     import jiwer
 
     _check_pairs(refs, hyps)
+    if unit not in ("word", "char"):
+        raise ValueError(f"unit must be 'word' or 'char', got {unit!r}")
+    process = jiwer.process_words if unit == "word" else jiwer.process_characters
     errors, words = [], []
     for r, h in zip(refs, hyps):
-        out = jiwer.process_words(r, h)
+        out = process(r, h)
         errors.append(out.substitutions + out.deletions + out.insertions)
         words.append(out.substitutions + out.deletions + out.hits)
     return np.array(errors), np.array(words)
+
+
+def score(refs: list[str], hyps: list[str], unit: str = "word"
+          ) -> tuple[float, tuple[float, float]]:
+    """(error rate, its bootstrap 95 % CI): WER, or CER with `unit="char"` (ch. 2)."""
+    errors, words = word_errors(refs, hyps, unit)
+    return float(errors.sum() / words.sum()), bootstrap_wer_ci(errors, words)
 
 
 def _resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -94,6 +106,24 @@ def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarr
     lo, hi = _interval(deltas, level)
     return dict(delta=float((errors_a.sum() - errors_b.sum()) / words.sum()),
                 lo=lo, hi=hi, p_better=float((deltas < 0).mean()))
+
+
+def paired_wer(refs: list[str], hyps_a: list[str], hyps_b: list[str],
+               n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """WER(a) - WER(b) on the same references, with its paired bootstrap CI (ch. 2)."""
+    errors_a, words = word_errors(refs, hyps_a)
+    errors_b, _ = word_errors(refs, hyps_b)
+    return paired_bootstrap(errors_a, errors_b, words, n_boot, seed)
+
+
+def within(delta: dict[str, float], limit: float) -> bool:
+    """The course's one verdict for "WER <= baseline + limit" (chapter 2).
+
+    `delta` is `paired_wer(refs, model, baseline)`; the claim holds when the
+    upper end of its 95 % interval is at most `limit` (a fraction): the data
+    rule out a loss larger than the limit, not merely fail to show one.
+    """
+    return delta["hi"] <= limit
 
 
 def count_nonzero(model: torch.nn.Module) -> int:

@@ -8,6 +8,7 @@ share of every epoch's batches and rank 0 writes the files.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from .corpus.real import UNSEEN_SPEAKER
 from .evaluation import real_examples
 from .inference import transcribe
 from .losses import ctc_loss
-from .metrics import error_rates
+from .metrics import error_rates, paired_wer
 from .model import CTCModel, ModelConfig
 from .modelfile import save_model
 from .utils import config_hash, seed_everything
@@ -162,6 +163,29 @@ def finetune(model: torch.nn.Module, examples: list[Example],
             losses = []
     model.eval()
     return history
+
+
+def finetune_control(model: torch.nn.Module, train_ex: list[Example],
+                     dev_ex: list[Example], cfg: FinetuneConfig = FinetuneConfig(),
+                     progress: bool = True) -> dict:
+    """The dense control of chapter 3's fine-tuning: `cfg` run on an uncompressed
+    copy of `model`, greedy dev WER before and after (chapters 3.1-3.4).
+
+    Every compressed model is fine-tuned with a recipe like `cfg`; whatever it
+    loses must be the compression's doing, not the recipe's. This run measures
+    the recipe alone: `delta` (after - before, fractions) comes with its paired
+    bootstrap interval (`paired_wer`). `model` itself is left unchanged.
+    """
+    refs = [e.text for e in dev_ex]
+    before = transcribe(model, dev_ex)
+    dense = copy.deepcopy(model)
+    history = finetune(dense, train_ex, cfg, progress=progress, desc="dense control")
+    after = transcribe(dense, dev_ex)
+    delta = paired_wer(refs, after, before)
+    return dict(before=error_rates(refs, before)["wer"],
+                after=error_rates(refs, after)["wer"], delta=delta["delta"],
+                lo=delta["lo"], hi=delta["hi"], steps=cfg.steps,
+                loss=history[-1]["loss"], model=dense)
 
 
 @dataclass
