@@ -33,14 +33,20 @@ WRONG = {
         "    return scale * (q.float() - zero)",
         "    return scale * q.float()  # forgets the zero point", "check-2",
         "z = 5: expected"),
-    "lab33_distillation": (
-        "    return T * T * kl[frames].mean()",
-        "    return kl[frames].mean()  # forgets the T^2 factor", "check-1",
-        "equals T² x torch.nn.functional.kl_div"),
+    "lab33_distillation": (  # the article's loss: the teacher in both terms
+        "    return (1 - alpha) * ctc + alpha * kd_loss(student_lp, teacher_lp, "
+        "lengths, T)",
+        "    return ((1 - alpha) * kd_loss(student_lp, teacher_lp, lengths, 1.0)"
+        " + alpha * kd_loss(student_lp, teacher_lp, lengths, T))", "check-2",
+        "the CTC loss on the ground-truth transcript"),
     "lab34_neuron_pruning": (
         "        new.weight_hh_l0.copy_(gru.weight_hh_l0[rows][:, keep])",
         "        new.weight_hh_l0.copy_(gru.weight_hh_l0[rows][:, :len(keep)])",
         "check-2", "weight_hh_l0 holds the wrong entries"),
+    "lab50_huffman": (
+        "        code <<= n - prev  # widen the running code to this length",
+        "        code <<= 1  # always one bit wider", "check-2",
+        "lengths 1, 2, 3, 3: codes 0, 10, 110, 111"),
     "lab35_shards": (
         '        if digest != part["sha256"]:',
         "        if False:  # never verifies the checksum", "check-2",

@@ -120,6 +120,21 @@ def test_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
     with pytest.raises(CheckFailed, match="one threshold"):
         checks.check_global_masks(P.layerwise_masks)
 
+    def global_by_value(weights, s):  # right idea, built on exercise 1's mistake
+        flat = torch.cat([w.flatten() for w in weights.values()])
+        keep, masks, start = by_value(flat, s), {}, 0
+        for name, w in weights.items():
+            masks[name] = keep[start:start + w.numel()].view_as(w)
+            start += w.numel()
+        return masks
+
+    with pytest.raises(CheckFailed, match="but magnitude_mask, which global_masks "
+                       "calls, fails its own check: fix that first"):
+        checks.check_global_masks(global_by_value, by_value)
+    with pytest.raises(CheckFailed) as failed:  # its own mistake: no one else blamed
+        checks.check_global_masks(P.layerwise_masks, P.magnitude_mask)
+    assert "fix that first" not in str(failed.value)
+
     def prunes_biases(model, s):
         masks = P.prune_oneshot(model, s, "global")
         with torch.no_grad():
@@ -172,6 +187,27 @@ def test_quantization_checks_accept_the_reference_and_catch_mistakes(capsys):
     with pytest.raises(CheckFailed, match="forward rounds"):
         checks.check_fake_quant_ste(no_ste)
 
+    def ignores_zero(w, s, z, qmin, qmax):  # an STE fake-quant that drops z
+        return QM._STE.apply(w, s, torch.zeros_like(z), qmin, qmax)
+
+    with pytest.raises(CheckFailed, match="zero point z = 3 shifts"):
+        checks.check_fake_quant_ste(ignores_zero)
+    out = capsys.readouterr().out
+    assert "ok    forward rounds" in out  # z = 0 cases cannot tell: z = 3 does
+
+
+def test_quantize_check_forgives_a_code_only_on_a_rounding_boundary():
+    import torch
+
+    from course_lib.techniques.quantization.checks import _codes_close
+
+    w = torch.tensor([0.25, 0.5, 1.0])  # with s = 0.5: w / s = 0.5 (a boundary), 1, 2
+    s, z = torch.tensor(0.5), torch.tensor(0.0)
+    want = (torch.tensor([0, 1, 2]), s, z, w)
+    assert _codes_close((torch.tensor([0, 1, 2]), s, z), want)
+    assert _codes_close((torch.tensor([1, 1, 2]), s, z), want)  # 0.5 rounds either way
+    assert not _codes_close((torch.tensor([0, 2, 2]), s, z), want)  # 1 is no boundary
+
 
 def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
     import torch
@@ -218,6 +254,16 @@ def test_neuron_pruning_checks_accept_the_reference_and_catch_mistakes(capsys):
     with pytest.raises(CheckFailed, match="weight_hh_l0 holds the wrong entries"):
         checks.check_remove_gru_units(forgets_recurrent_columns)
 
+    def time_first(gru, consumer, keep):  # right weights, but a (time, batch) GRU
+        new, head = N.remove_gru_units(gru, consumer, keep)
+        plain = nn.GRU(gru.input_size, len(keep))
+        plain.load_state_dict(new.state_dict())
+        return plain, head
+
+    with pytest.raises(CheckFailed,
+                       match="built with batch_first=False, expected True"):
+        checks.check_remove_gru_units(time_first)
+
 
 def test_distillation_check_accepts_the_reference_and_catches_mistakes():
     import torch
@@ -242,6 +288,42 @@ def test_distillation_check_accepts_the_reference_and_catches_mistakes():
         checks.check_kd_loss(reversed_kl)
     with pytest.raises(CheckFailed, match="kl_div|padded"):
         checks.check_kd_loss(counts_padding)
+
+
+def test_distill_loss_check_catches_the_articles_loss(capsys):
+    import torch
+    import torch.nn.functional as F
+
+    from course_lib import kd_kl
+
+    checks = cl.distillation.checks
+
+    def whole(s, t, n, y, yl, alpha, temp):  # (1 - a) CTC(y) + a T² KL, masked
+        ctc = F.ctc_loss(s.transpose(0, 1), y, n, yl, zero_infinity=True)
+        return (1 - alpha) * ctc + alpha * kd_kl(s, t, n, temp)
+
+    checks.check_distill_loss(whole, kd_kl)
+
+    def article(s, t, n, y, yl, alpha, temp):  # the teacher in both terms
+        return (1 - alpha) * kd_kl(s, t, n, 1.0) + alpha * kd_kl(s, t, n, temp)
+
+    with pytest.raises(CheckFailed, match="CTC loss on the ground-truth"):
+        checks.check_distill_loss(article, kd_kl)
+
+    def unmasked(s, t, n, y, yl, alpha, temp):
+        return whole(s, t, torch.full_like(n, s.shape[1]), y, yl, alpha, temp)
+
+    with pytest.raises(CheckFailed):
+        checks.check_distill_loss(unmasked, kd_kl)
+    assert "FAIL  padded frames change nothing" in capsys.readouterr().out
+
+    def on_a_wrong_kd(s, t, n, y, yl, alpha, temp):  # exercise 1's mistake inside
+        ctc = F.ctc_loss(s.transpose(0, 1), y, n, yl, zero_infinity=True)
+        return (1 - alpha) * ctc + alpha * kd_kl(s, t, n, temp) / temp ** 2
+
+    with pytest.raises(CheckFailed, match="but kd_loss, which distill_loss calls"):
+        checks.check_distill_loss(on_a_wrong_kd, lambda s, t, n, temp:
+                                  kd_kl(s, t, n, temp) / temp ** 2)
 
 
 def test_shard_checks_accept_a_reference_and_catch_mistakes():

@@ -7,6 +7,8 @@ blank or wrong answer can never pass silently.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any, Callable
 
 import torch
@@ -19,9 +21,34 @@ class CheckFailed(AssertionError):
     """Raised by a check when the student's code gives a wrong answer."""
 
 
+def _short(value: Any, limit: int = 200) -> str:
+    """repr(value), cut to `limit` characters: a failing case's line stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def earlier_failures(builds_on: dict[str, Callable[[], None]] | None) -> list[str]:
+    """The names in `builds_on` whose check (a call with no argument) fails, run
+    quietly: the earlier exercises a failing answer may be failing because of."""
+    failed = []
+    for name, check in (builds_on or {}).items():
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                check()
+        except CheckFailed:
+            failed.append(name)
+    return failed
+
+
 def run_cases(title: str, fn: Callable, cases: list[tuple[str, tuple, Any]],
-              compare: Callable[[Any, Any], bool] = lambda a, b: a == b) -> None:
-    """Call `fn(*args)` for each (name, args, expected); report and raise on failure."""
+              compare: Callable[[Any, Any], bool] = lambda a, b: a == b,
+              builds_on: dict[str, Callable[[], None]] | None = None) -> None:
+    """Call `fn(*args)` for each (name, args, expected); report and raise on failure.
+
+    `builds_on` names the earlier exercises `fn` calls, each with a no-argument
+    call of its check: when `fn` fails and one of them fails too, the message says
+    to fix that one first, so that a later exercise is not blamed for its mistake.
+    """
     failures = []
     for name, args, expected in cases:
         try:
@@ -36,12 +63,18 @@ def run_cases(title: str, fn: Callable, cases: list[tuple[str, tuple, Any]],
         if compare(got, expected):
             print(f"  ok    {name}")
         else:
-            failures.append(f"{name}: expected {expected!r}, got {got!r}")
+            failures.append(f"{name}: expected {_short(expected)}, got {_short(got)}")
     for f in failures:
         print(f"  FAIL  {f}")
     if failures:
+        earlier = earlier_failures(builds_on)
+        blame = ""
+        if earlier:
+            verb = "fails its own check" if len(earlier) == 1 else "fail their checks"
+            blame = (f" (but {' and '.join(earlier)}, which {title} calls, {verb}: "
+                     "fix that first)")
         raise CheckFailed(f"{title}: {len(failures)} of {len(cases)} cases failed; "
-                          f"first: {failures[0]}")
+                          f"first: {failures[0]}{blame}")
     print(f"{title}: all {len(cases)} cases passed")
 
 

@@ -109,16 +109,21 @@ def baseline_v2_path(progress: bool = True, allow_shipped: bool = True) -> Path:
                          match="baseline_key")
 
 
+def _current_record(name: str, path: Path) -> Record | None:
+    """The ledger row `name` if it measured the file at `path` as it is now."""
+    try:
+        record = Ledger().get(name)
+    except KeyError:
+        return None
+    return record if record.artifact_sha256 == sha256_file(path) else None
+
+
 def baseline_record(progress: bool = True, force: bool = False) -> Record:
     """The baseline's ledger row; measured now if missing, stale or `force` (ch. 1)."""
     path = baseline_path(progress)
-    if not force:
-        try:
-            record = Ledger().get("baseline")
-            if record.artifact_sha256 == sha256_file(path):
-                return record
-        except KeyError:
-            pass
+    record = None if force else _current_record("baseline", path)
+    if record is not None:
+        return record
     model = load_baseline(progress)
     refs, hyps = test_transcripts(model, path, progress=progress)
     meta = read_metadata(path)
@@ -141,13 +146,9 @@ def baseline_v2_record(progress: bool = True, force: bool = False) -> Record:
     on the eSpeak test set (the primary number), with the lexicon decoder, on
     isolated words and free strings, and on the unseen real speaker."""
     path = baseline_v2_path(progress)
-    if not force:
-        try:
-            record = Ledger().get("baseline-v2")
-            if record.artifact_sha256 == sha256_file(path):
-                return record
-        except KeyError:
-            pass
+    record = None if force else _current_record("baseline-v2", path)
+    if record is not None:
+        return record
     model = load_baseline_v2(progress)
     refs, hyps = test_transcripts(model, path, corpus_cfg=CORPUS_V2, lexicon=False,
                                   progress=progress)

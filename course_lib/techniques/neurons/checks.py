@@ -20,6 +20,11 @@ def _compare_layers(got: Any, want: tuple, names: tuple[str, ...]) -> list[str]:
         return [f"expected a tuple of {len(want)} layers, got {type(got).__name__}"]
     problems = []
     for label, g, w in zip(names, got, want):
+        for attr in ("batch_first", "bidirectional", "num_layers"):  # GRU settings
+            if hasattr(w, attr) and getattr(g, attr, None) != getattr(w, attr):
+                problems.append(f"{label} was built with {attr}="
+                                f"{getattr(g, attr, None)}, expected {getattr(w, attr)}"
+                                " (the model feeds (batch, time, features))")
         for pname, wp in w.named_parameters():
             gp = getattr(g, pname, None)
             if not isinstance(gp, torch.Tensor):

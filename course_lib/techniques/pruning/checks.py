@@ -45,8 +45,10 @@ def check_magnitude_mask(magnitude_mask: Callable[[torch.Tensor, float], torch.T
     run_cases("magnitude_mask", magnitude_mask, cases, compare=_same_mask)
 
 
-def check_global_masks(global_masks: Callable[[dict, float], dict]) -> None:
-    """Lab 3.1: `global_masks({name: w}, sparsity) -> {name: mask}`, one threshold."""
+def check_global_masks(global_masks: Callable[[dict, float], dict],
+                       magnitude_mask: Callable | None = None) -> None:
+    """Lab 3.1: `global_masks({name: w}, sparsity) -> {name: mask}`, one threshold;
+    given the student's `magnitude_mask`, a failure it causes is blamed on it."""
     ref = reference.global_masks
     gen = torch.Generator().manual_seed(1)
     small = {"a": torch.tensor([1.0, 2.0, 3.0, 4.0]),
@@ -69,11 +71,23 @@ def check_global_masks(global_masks: Callable[[dict, float], dict]) -> None:
         ("layers of different scale, 80 %: same as the reference", (mixed, 0.8),
          ref(mixed, 0.8)),
     ]
-    run_cases("global_masks", global_masks, cases, compare=same)
+    run_cases("global_masks", global_masks, cases, compare=same,
+              builds_on=_earlier(magnitude_mask=magnitude_mask))
 
 
-def check_prune_model(prune_model: Callable[[torch.nn.Module, float], dict]) -> None:
-    """Lab 3.1: `prune_model(model, sparsity)` prunes weights in place, not biases."""
+def _earlier(**answers: Callable | None) -> dict[str, Callable[[], None]]:
+    """The checks of the earlier exercises the student handed in (None: not given)."""
+    checks = {"magnitude_mask": check_magnitude_mask,
+              "global_masks": check_global_masks}
+    return {name: (lambda c=checks[name], f=fn: c(f))
+            for name, fn in answers.items() if fn is not None}
+
+
+def check_prune_model(prune_model: Callable[[torch.nn.Module, float], dict],
+                      global_masks: Callable | None = None,
+                      magnitude_mask: Callable | None = None) -> None:
+    """Lab 3.1: `prune_model(model, sparsity)` prunes weights in place, not biases;
+    given the student's earlier answers, a failure they cause is blamed on them."""
     def trial(sparsity: float) -> str:
         torch.manual_seed(0)
         model = CTCModel(ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=2))
@@ -95,7 +109,9 @@ def check_prune_model(prune_model: Callable[[torch.nn.Module, float], dict]) -> 
         return "; ".join(problems[:2]) or "ok"
 
     cases = [(f"a small CTCModel at {int(100 * s)} %", (s,), "ok") for s in (0.5, 0.9)]
-    run_cases("prune_model", trial, cases)
+    run_cases("prune_model", trial, cases,
+              builds_on=_earlier(magnitude_mask=magnitude_mask,
+                                 global_masks=global_masks))
 
 
 def check_cubic_sparsity(cubic_sparsity: Callable[..., float]) -> None:

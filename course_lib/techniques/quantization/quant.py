@@ -178,8 +178,8 @@ def int8_engine(model: torch.nn.Module) -> torch.nn.Module:
 
     Dynamic quantization (`torch.ao.quantization.quantize_dynamic`, fbgemm/x86):
     weights are int8 per output channel (`ENGINE_SPEC`), activations are quantized
-    on the fly per batch. The convolutions stay float32: dynamic quantization has no
-    convolution kernels.
+    on the fly per batch. The convolutions stay float32: `quantize_dynamic`'s
+    default set covers Linear and recurrent layers only (a dynamic Conv1d exists).
     """
     with warnings.catch_warnings():  # torch.ao.quantization is marked deprecated
         warnings.simplefilter("ignore")
