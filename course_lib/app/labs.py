@@ -109,7 +109,9 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                          env=env, capture_output=True, text=True)
-    if out.returncode != 0 or "[ERROR]" in out.stderr.replace(" | ERROR]", "[ERROR]"):
+    # nbgrader logs a failed notebook as "[App | ERROR]" and may still exit with 0
+    logged_error = any(tag in out.stderr for tag in ("[ERROR]", " | ERROR]"))
+    if out.returncode != 0 or logged_error:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed in {course}:\n"
                            f"{out.stderr[-3000:]}")
     return out
