@@ -69,7 +69,7 @@ from .zoo.lowrank import lowrank_baseline
 
 # Tools: the trained results, the benchmark, the memory probe, plots, labs.
 from . import zoo
-from .app import bench, labs, memory, parallel, viz
+from .app import bench, labs, memory, parallel, recap, viz
 
 __version__ = "0.1.0"
 
@@ -102,5 +102,5 @@ __all__ = [
     "deepcomp", "huffman_int8", "quantized_shards", "entropy", "export", "lowrank",
     "deep_compressed_baseline", "deep_compressed_student", "lowrank_baseline",
     # tools
-    "zoo", "bench", "labs", "memory", "parallel", "viz",
+    "zoo", "bench", "labs", "memory", "parallel", "recap", "viz",
 ]
