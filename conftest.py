@@ -1,6 +1,8 @@
 """Root pytest hooks for the notebooks that nbval runs cell by cell.
 
-1. Print how long each notebook took.
+1. Print how long each notebook took; with COURSE_LIB_CELL_TIMES=FILE set, also write
+   each code cell's seconds to FILE as JSON ({notebook: {cell id: seconds}}), so that
+   a change's new cells can be timed on their own.
 2. Hand the outputs of every book chapter that ran in full, with no cell failing or
    skipped, to jupyter-book's execution cache (`_build/.jupyter_cache`). The book
    build (`execute_notebooks: cache`) then renders what the tests just computed
@@ -12,6 +14,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,7 @@ BOOK_DIR = ROOT / "book"
 BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's default location
 
 _NOTEBOOK_SECONDS: dict[str, float] = defaultdict(float)
+_CELL_SECONDS: dict[str, dict[str, float]] = defaultdict(dict)
 
 
 @dataclass
@@ -55,6 +60,8 @@ def pytest_runtest_makereport(item, call):
     if call.when != "call" or not hasattr(item, "test_outputs"):
         return  # not an nbval cell (`test_outputs` is set by nbval's IPyNbCell)
     report = outcome.get_result()
+    cell_id = item.cell.get("id") or item.name  # nbformat >= 4.5 cells carry an id
+    _CELL_SECONDS[item.nodeid.split("::")[0]][cell_id] = round(report.duration, 3)
     run = _RUNS.setdefault(Path(str(item.fspath)).resolve(),
                            _NotebookRun(item.parent.nb))
     if report.passed and item.test_outputs is not None:
@@ -85,6 +92,9 @@ def _executed_copy(run: _NotebookRun) -> Any | None:
 
 def pytest_sessionfinish(session, exitstatus):
     """Store each fully run book chapter in the book's execution cache."""
+    if os.environ.get("COURSE_LIB_CELL_TIMES") and _CELL_SECONDS:
+        Path(os.environ["COURSE_LIB_CELL_TIMES"]).write_text(
+            json.dumps(_CELL_SECONDS, indent=1, sort_keys=True) + "\n")
     runs = {p: r for p, r in _RUNS.items() if p.parent == BOOK_DIR}
     if not runs:
         return

@@ -32,7 +32,7 @@ from .core.evaluation import (CORPUS, dev_examples, dev_wer, latency_waves,
                               train_examples)
 from .core.features import FeatureConfig, log_mel
 from .core.inference import frame_log_probs, recognize, transcribe
-from .core.lexicon import lexicon_decode, lexicon_decoder
+from .core.lexicon import grammar_lm, lexicon_decode, lexicon_decoder
 from .core.losses import DistillLoss, ctc_loss, kd_kl
 from .core.model import (CTCModel, ModelConfig, count_params, is_weight_matrix,
                          length_mask, weight_matrices)
@@ -83,7 +83,7 @@ __all__ = [
     "real_transcripts", "CORPUS", "dev_examples", "dev_wer", "latency_waves",
     "test_transcripts", "train_examples", "FeatureConfig", "log_mel",
     "frame_log_probs", "recognize", "transcribe", "lexicon_decode",
-    "lexicon_decoder", "DistillLoss", "ctc_loss",
+    "lexicon_decoder", "grammar_lm", "DistillLoss", "ctc_loss",
     "kd_kl", "CTCModel", "ModelConfig", "count_params", "is_weight_matrix",
     "length_mask", "weight_matrices", "load_model", "read_metadata", "save_model",
     "VOCAB", "decode_ids", "encode", "normalize", "FinetuneConfig", "TrainConfig",

@@ -17,7 +17,7 @@ from .batching import Example, featurize
 from .corpus.build import CorpusConfig, build_corpus
 from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
 from .features import FeatureConfig, log_mel
-from .inference import Lexicon, decoder_name, transcribe
+from .inference import Lexicon, decoder_id, transcribe
 from .metrics import error_rates
 from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
@@ -42,7 +42,7 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
         return featurize(corpus, split, progress=progress)
 
     key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
-                           split=split, lexicon=decoder_name(lexicon)))
+                           split=split, lexicon=decoder_id(lexicon)))
     return _cached_transcripts(f"{key}.json", model, artifact, examples, lexicon)
 
 
@@ -114,6 +114,6 @@ def real_transcripts(model: torch.nn.Module, artifact: str | Path,
     Greedy CTC, or decoded with the command vocabulary as `lexicon` says.
     """
     key = config_hash(dict(artifact=sha256_file(artifact), real=list(speakers),
-                           lexicon=decoder_name(lexicon)))
+                           lexicon=decoder_id(lexicon)))
     return _cached_transcripts(f"real-{key}.json", model, artifact,
                                lambda: real_examples(speakers), lexicon)

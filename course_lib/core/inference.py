@@ -3,8 +3,8 @@
 `transcribe` and `recognize` are the recognizer every chapter scores: greedy CTC
 decoding, or a decoder that knows the command vocabulary (`lexicon`): "snap"
 replaces each unknown word of the greedy transcript by the nearest known one,
-"beam" is the lexicon decoder's beam search (`core.lexicon`); `lexicon=True` is
-the running example's choice, `LEXICON`.
+"beam" is the lexicon decoder's beam search with the grammar's trigram
+(`core.lexicon`); `lexicon=True` is the running example's choice, `LEXICON`.
 `recognize` takes any waveform a user may hand it and says what it does with each
 (`recognize`'s docstring).
 """
@@ -20,7 +20,7 @@ from .batching import Example, collate, length_batches
 from .corpus.grammar import vocabulary
 from .decode import greedy_decode, snap_to_vocabulary
 from .features import FeatureConfig, log_mel
-from .lexicon import lexicon_decode
+from .lexicon import decoder_key, lexicon_decode
 
 Lexicon = bool | str  # False (greedy), "snap", "beam", or True (= LEXICON)
 LEXICON = "snap"  # what lexicon=True means in the running example v1
@@ -53,6 +53,12 @@ def decoder_name(lexicon: Lexicon) -> str:
     if kind not in ("greedy", "snap", "beam"):
         raise ValueError(f"lexicon={lexicon!r}: use False, True, 'snap' or 'beam'")
     return kind
+
+
+def decoder_id(lexicon: Lexicon) -> str:
+    """`decoder_name`, with the beam's settings: what a transcript cache is keyed by."""
+    kind = decoder_name(lexicon)
+    return decoder_key() if kind == "beam" else kind
 
 
 def decode(log_probs: torch.Tensor, lengths: torch.Tensor, lexicon: Lexicon = False
