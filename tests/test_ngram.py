@@ -22,7 +22,7 @@ def test_every_history_sums_to_one(order):
     histories = [(), (BOS,), ("dial",), (BOS, "dial"), ("dial", "five"),
                  ("mom", "three"), ("never", "seen")]
     for h in histories:
-        h = h[len(h) - min(len(h), order - 1):] if order > 1 else ()
+        h = h[-(order - 1):] if order > 1 else ()  # the model sees order - 1 words
         total = sum(_prob(probs, backoff, h + (w,)) for w in words)
         assert total == pytest.approx(1.0, abs=1e-12), (order, h, total)
 
