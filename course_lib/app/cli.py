@@ -18,7 +18,7 @@ from ..core.utils import atomic_copy
 from ..techniques.distillation.students import METHODS, DistillConfig
 from ..techniques.quantization.quant import int8_engine
 from ..zoo import shipped_file
-from ..zoo.baseline import load_baseline, train_baseline, train_baseline_v2
+from ..zoo.baseline import load_baseline, train_baseline
 from ..zoo.deepcomp import deep_compressed_baseline, deep_compressed_student
 from ..zoo.lowrank import lowrank_baseline
 from ..zoo.neurons import neuron_pruned_baseline
@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--tiny", action="store_true",
                    help="a tiny corpus and model, for smoke tests")
     t.add_argument("--epochs", type=int, default=None)
-    b = sub.add_parser("train-baseline", help="train the baseline into the cache")
+    b = sub.add_parser("train-baseline",
+                       help="train the baseline into the cache (the running example "
+                            "v2's with COURSE_LIB_EXAMPLE=v2)")
     b.add_argument("--ship", action="store_true",
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
-    b.add_argument("--v2", action="store_true",
-                   help="the running example v2: corpus v2 and two real speakers")
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")
     d.add_argument("--method", default="all",
                    help="ctc, frame, sequence, frame+sequence or all (default)")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"the ledger is empty ({ledger.path}): run a chapter notebook first")
         return 0
     if args.cmd == "corpus":
-        corpus = build_corpus(CorpusConfig(), splits=tuple(args.splits.split(",")))
+        corpus = build_corpus(None, splits=tuple(args.splits.split(",")))
         print(f"corpus at {corpus.root}: " + ", ".join(
             f"{s} {m['count']} utts / {m['hours']} h" for s, m in corpus.info.items()))
         if args.repair:
@@ -113,11 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"saved {result.path} after {result.seconds:.1f} s")
         return 0
     if args.cmd == "train-baseline":
-        path = train_baseline_v2() if args.v2 else train_baseline()
+        path = train_baseline()
         print(f"baseline saved to {path}")
         if args.ship:
-            name = "baseline-v2" if args.v2 else "baseline"
-            print(f"shipped copy: {atomic_copy(path, shipped_file(name))}")
+            print(f"shipped copy: {atomic_copy(path, shipped_file('baseline'))}")
         return 0
     if args.cmd in ("prune-neurons", "lowrank", "deep-compress"):
         name, make = {"prune-neurons": ("neurons", neuron_pruned_baseline),

@@ -14,15 +14,15 @@ from pathlib import Path
 import torch
 
 from .batching import Example, featurize
-from .corpus.build import CorpusConfig, build_corpus
+from .corpus.build import CORPUS, CorpusConfig, build_corpus
 from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
+from .example import V2
 from .features import FeatureConfig, log_mel
 from .inference import Lexicon, decoder_id, transcribe
 from .metrics import error_rates
 from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
 
-CORPUS = CorpusConfig()  # the corpus every chapter trains and scores on
 _REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per session
 
 
@@ -81,9 +81,10 @@ def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
     return featurize(corpus, "train", limit=limit, progress=progress)
 
 
-def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: bool = True
+def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: Lexicon = not V2
             ) -> float:
-    """WER (fraction) on the first `limit` dev utterances: for tuning, never test."""
+    """WER (fraction) on the first `limit` dev utterances: for tuning, never test.
+    Greedy in the running example v2 (the acoustic model's own), snapped in v1."""
     examples = dev_examples(limit, progress=False)
     hyps = transcribe(model, examples, lexicon=lexicon)
     return error_rates([e.text for e in examples], hyps)["wer"]

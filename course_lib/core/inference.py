@@ -19,11 +19,14 @@ from .audio import AudioError, check_waveform
 from .batching import Example, collate, length_batches
 from .corpus.grammar import vocabulary
 from .decode import greedy_decode, snap_to_vocabulary
+from .example import V2
 from .features import FeatureConfig, log_mel
 from .lexicon import decoder_key, lexicon_decode
 
 Lexicon = bool | str  # False (greedy), "snap", "beam", or True (= LEXICON)
-LEXICON = "snap"  # what lexicon=True means in the running example v1
+# What lexicon=True means: snapping in the running example v1; in v2 the lexicon
+# beam search with the grammar's trigram (`lexicon_decode`), which replaces it.
+LEXICON = "beam" if V2 else "snap"
 
 
 @torch.no_grad()

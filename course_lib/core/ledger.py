@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 from .corpus.grammar import REPORT_GROUP
+from .example import V2
 from .metrics import count_nonzero, file_sizes, measure_latency, score
 from .utils import atomic_write_json, cache_dir, sha256_file
 
@@ -62,7 +63,7 @@ CI_FIELDS = tuple(name for name in Record.__dataclass_fields__
 
 
 def _default_ledger_path() -> Path:
-    return cache_dir() / "ledger.json"
+    return cache_dir() / ("ledger-v2.json" if V2 else "ledger.json")
 
 
 class Ledger:

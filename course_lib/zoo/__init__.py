@@ -15,19 +15,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from ..core.example import V2
 from ..core.model import CTCModel
 from ..core.modelfile import load_model, read_metadata
 from ..core.utils import atomic_copy, cache_dir
 
 T = TypeVar("T")
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+# The shipped files of the running example that `COURSE_LIB_EXAMPLE` picks: v2's in
+# their own folder until the default flips to v2 (`core.example`).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / ("v2" if V2 else "")
 
 # Every file the package carries: name -> file in `ARTIFACTS`. A shipped file is
 # used only when the key it records equals the key of the configuration asked for.
 SHIPPED: dict[str, str] = {
     "baseline": "baseline.safetensors",  # chapter 1
-    "baseline-v2": "baseline-v2.safetensors",  # the running example v2 (issue 26)
     "pruned90": "pruned90.sparse",  # chapter 3.1's long run
     "student-ctc": "student-ctc.safetensors",  # chapter 3.3's four students
     "student-frame": "student-frame.safetensors",

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..audio import AudioError, check_waveform, load_pcm16, pcm16
+from ..example import V2
 from ..text import normalize
 from ..utils import atomic_write_json, cache_dir, config_hash, sha256_bytes
 from . import augment
@@ -124,6 +125,10 @@ CORPUS_V2 = CorpusConfig(
     p_speed=0.4, generator_version=3,
     kinds=(("command", 0.4), ("word", 0.2), ("string", 0.25), ("digits", 0.15)),
     p_telephone=0.15, p_tilt=0.4, peak_db_range=(-35.0, 4.0))
+
+# The corpus of the running example that `COURSE_LIB_EXAMPLE` picks (`example`): every
+# chapter trains and scores on it, and `build_corpus()` builds it.
+CORPUS = CORPUS_V2 if V2 else CorpusConfig()
 
 
 @dataclass
@@ -316,7 +321,7 @@ def build_corpus(cfg: CorpusConfig | None = None, splits: tuple[str, ...] = SPLI
     are kept and reused by the next call. Only the requested splits are built: a
     chapter that only evaluates needs the test split (about 20 s), not train.
     """
-    cfg = cfg or CorpusConfig()
+    cfg = cfg or CORPUS
     root = corpus_root(cfg)
     for split in splits:
         if split not in SPLITS:

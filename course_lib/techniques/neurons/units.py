@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ...core.batching import Example, collate, length_batches
+from ...core.example import V2
 from ...core.losses import DistillLoss, ctc_loss
 from ...core.metrics import interleaved_ms, one_thread
 from ...core.model import CTCModel, count_params, length_mask
@@ -336,9 +337,11 @@ class NeuronPruneConfig:
     calib: int = 256  # training utterances that score the units (activation, Taylor)
     distill: float = 0.5  # weight α of the KL term to the unpruned model (chapter 3.3)
     temperature: float = 2.0
-    # fine-tuning after each stage; `stage_steps` (one per stage) overrides its steps
-    finetune: FinetuneConfig = field(
-        default_factory=lambda: FinetuneConfig(steps=2400, lr=3e-3))
+    # fine-tuning after each stage; `stage_steps` (one per stage) overrides its steps.
+    # In v2 the peak lr that passes the dense control, with its warm-up (issue 26).
+    finetune: FinetuneConfig = field(default_factory=lambda: (
+        FinetuneConfig(steps=2400, lr=1e-3, warmup=0.05) if V2
+        else FinetuneConfig(steps=2400, lr=3e-3)))
     stage_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
