@@ -2,6 +2,7 @@
 decoder that weighs it."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -74,3 +75,11 @@ def test_the_grammar_lm_decides_where_the_sounds_do_not():
     clear = spelled_frames("d_i_a_l_ _f_i_v_e__", cl.VOCAB)[None]
     assert lexicon_decode(clear, torch.tensor([clear.shape[1]])) == ["dial five"]
     assert grammar_lm() == grammar_lm()  # cached by content
+
+
+def test_loading_the_trigram_prints_nothing(capfd):
+    # KenLM's "Loading the LM will be faster ..." goes to fd 2; the decoder hides it
+    lexicon_decoder(beam_size=7, lm_weight=1.0)  # a new argument set: built now
+    assert capfd.readouterr().err == ""
+    print("fd 2 works again", file=sys.stderr)
+    assert "works again" in capfd.readouterr().err

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.corpus.build import CorpusConfig, build_corpus, repair_corpus, verify_corpus
-from ..core.evaluation import latency_waves
+from ..core.evaluation import CORPUS, latency_waves
 from ..core.inference import recognize
 from ..core.ledger import Ledger
 from ..core.metrics import side_by_side
@@ -18,7 +18,7 @@ from ..core.utils import atomic_copy
 from ..techniques.distillation.students import METHODS, DistillConfig
 from ..techniques.quantization.quant import int8_engine
 from ..zoo import shipped_file
-from ..zoo.baseline import load_baseline, train_baseline
+from ..zoo.baseline import MODEL, load_baseline, train_baseline
 from ..zoo.deepcomp import deep_compressed_baseline, deep_compressed_student
 from ..zoo.lowrank import lowrank_baseline
 from ..zoo.neurons import neuron_pruned_baseline
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if bad else 0
         return 0
     if args.cmd == "train":
-        corpus_cfg, model_cfg, cfg = CorpusConfig(), ModelConfig(), TrainConfig()
+        # the running example's corpus and model (`example`), the generic recipe
+        corpus_cfg, model_cfg, cfg = CORPUS, MODEL, TrainConfig()
         if args.tiny:
             corpus_cfg = CorpusConfig(n_train=48, n_dev=16, n_test=16, chunk_size=48)
             model_cfg = ModelConfig(conv_channels=32, rnn_hidden=24, rnn_layers=1)

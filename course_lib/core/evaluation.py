@@ -9,13 +9,14 @@ model does on real speech (`real_transcripts`).
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import torch
 
 from .batching import Example, featurize
 from .corpus.build import CORPUS, CorpusConfig, build_corpus
-from .corpus.real import UNSEEN_SPEAKER, recording_audio, recordings
+from .corpus.real import ADAPT_SPEAKERS, UNSEEN_SPEAKER, recording_audio, recordings
 from .example import V2
 from .features import FeatureConfig, log_mel
 from .inference import Lexicon, decoder_id, transcribe
@@ -24,16 +25,19 @@ from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
 
 _REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per session
+# The real speakers the running example's baseline trains on: none in v1.
+REAL_TRAIN: tuple[str, ...] = ADAPT_SPEAKERS if V2 else ()
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
-                     corpus_cfg: CorpusConfig = CORPUS, lexicon: Lexicon = True,
+                     corpus_cfg: CorpusConfig = CORPUS, lexicon: Lexicon = not V2,
                      progress: bool = True) -> tuple[list[str], list[str]]:
     """(references, hypotheses) on a split, cached by the artifact's sha256 (ch. 1).
 
-    Hypotheses are greedy CTC transcripts, or decoded with the command vocabulary
-    as `lexicon` says (`inference.decode`; True: the recognizer every chapter
-    reports).
+    Hypotheses are decoded as `lexicon` says (`inference.decode`): by default what
+    the ledger's primary WER uses (snapped to the command vocabulary in v1, greedy
+    in v2); True: the running example's recognizer (snapping, or in v2 the lexicon
+    beam search with the grammar's trigram); False: greedy.
     The artifact must be the file that `model` was loaded from or saved to: the
     cache key is its hash, so a changed model is never scored from a stale cache.
     """
@@ -76,9 +80,21 @@ def dev_examples(limit: int | None = 300, corpus_cfg: CorpusConfig = CORPUS,
 
 def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
                    progress: bool = True) -> list[Example]:
-    """The first `limit` training utterances (all if None), featurized (ch. 3.1 on)."""
+    """The first `limit` training utterances (all if None), featurized (ch. 3.1 on).
+
+    In the running example v2 the baseline also trained on the real recordings of
+    `REAL_TRAIN`, so every recipe's training set holds them too (the same data as
+    the baseline: forgetting them must not pass for a compression effect), in the
+    same share when `limit` cuts the corpus (a fixed random subset of them).
+    """
     corpus = build_corpus(corpus_cfg, splits=("train",), progress=progress)
-    return featurize(corpus, "train", limit=limit, progress=progress)
+    examples = featurize(corpus, "train", limit=limit, progress=progress)
+    if corpus_cfg != CORPUS or not REAL_TRAIN:
+        return examples
+    real = real_examples(REAL_TRAIN)
+    real = random.Random(0).sample(real, len(real))  # a fixed order, speakers mixed
+    n = len(real) if limit is None else round(len(real) * limit / corpus_cfg.n_train)
+    return examples + real[:n]
 
 
 def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: Lexicon = not V2

@@ -16,7 +16,10 @@ Our tokens map onto flashlight's: the blank is "-", the space "|".
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -58,6 +61,24 @@ def grammar_lm(order: int = 3) -> Path:
     return _cached_text("lm", arpa_text(texts, vocabulary(), order), ".arpa")
 
 
+@contextlib.contextmanager
+def _silent_stderr():
+    """Send the process's own stderr (file descriptor 2) to the null device for a
+    moment: KenLM prints "Loading the LM will be faster if you build a binary file"
+    there each time it reads an ARPA file (its `build_binary` is not on pip), which
+    would otherwise land in every notebook that builds a decoder. Errors still
+    arrive as Python exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @functools.cache
 def lexicon_decoder(words: tuple[str, ...] | None = None, beam_size: int = 50,
                     word_score: float = 0.0, lm_weight: float | None = None
@@ -70,10 +91,11 @@ def lexicon_decoder(words: tuple[str, ...] | None = None, beam_size: int = 50,
     """
     lexicon = "\n".join(lexicon_lines(list(words or vocabulary()))) + "\n"
     lm = None if lm_weight is None else str(grammar_lm())
-    return ctc_decoder(lexicon=str(_cached_text("lexicon", lexicon, ".txt")),
-                       tokens=TOKENS, lm=lm, lm_weight=lm_weight or 0.0, nbest=1,
-                       beam_size=beam_size, word_score=word_score,
-                       blank_token=BLANK_TOKEN, sil_token=WORD_END)
+    with _silent_stderr() if lm else contextlib.nullcontext():
+        return ctc_decoder(lexicon=str(_cached_text("lexicon", lexicon, ".txt")),
+                           tokens=TOKENS, lm=lm, lm_weight=lm_weight or 0.0, nbest=1,
+                           beam_size=beam_size, word_score=word_score,
+                           blank_token=BLANK_TOKEN, sil_token=WORD_END)
 
 
 def decoder_key() -> str:

@@ -78,9 +78,10 @@ def pseudo_label(teacher: nn.Module, examples: list[Example], lexicon: bool = Tr
                  ) -> list[Example]:
     """Copies of `examples` whose transcripts are the teacher's (sequence-level KD).
 
-    The teacher decodes greedily, snapped to the command vocabulary when `lexicon`
-    (the recognizer every chapter reports). Utterances it hears as silence are left
-    out: an empty target teaches nothing but "blank".
+    The teacher decodes as `lexicon` says; True is the running example's recognizer:
+    greedy snapped to the command vocabulary in v1, the lexicon beam search with the
+    grammar's trigram in v2. Utterances it hears as silence are left out: an empty
+    target teaches nothing but "blank".
     """
     hyps = transcribe(teacher, examples, lexicon=lexicon)
     return [Example(e.id, h, e.feats, encode(h)) for e, h in zip(examples, hyps) if h]

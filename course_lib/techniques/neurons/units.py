@@ -415,13 +415,14 @@ class FrontEnd(nn.Module):
         self.convs, self.norms = model.convs, model.norms
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, n_mels, T) -> (B, channels, T / 4)."""
+        """x (B, n_mels, T) -> (B, channels, T / 2 ** n_conv)."""
         for conv, norm in zip(self.convs, self.norms):
             x = torch.relu(norm(conv(x).transpose(1, 2)).transpose(1, 2))
         return x
 
 
-def gru_times(widths: list[int], input_size: int = 288, frames: int = 75,
+def gru_times(widths: list[int], input_size: int = 288,
+              frames: int = 150 if V2 else 75,  # 3 s of output frames
               repeats: int = 50, seed: int = 0) -> dict[int, float]:
     """Single-thread median ms of one GRU direction over `frames` frames, per width.
 
