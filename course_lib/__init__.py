@@ -28,8 +28,8 @@ from .core.corpus.synth import Voice, synthesize
 from .core.decode import collapse, greedy_decode, snap_to_vocabulary
 from .core.corpus import real
 from .core.evaluation import (CORPUS, dev_examples, dev_wer, latency_waves,
-                              real_examples, real_transcripts, test_transcripts,
-                              train_examples)
+                              real_examples, real_transcripts, record_model,
+                              test_transcripts, train_examples)
 from .core.features import FeatureConfig, log_mel
 from .core.inference import frame_log_probs, recognize, transcribe
 from .core.lexicon import grammar_lm, lexicon_decode, lexicon_decoder
@@ -80,7 +80,8 @@ __all__ = [
     "synth", "Corpus", "CorpusConfig", "Utterance", "build_corpus", "open_corpus",
     "repair_corpus", "verify_corpus", "Voice", "synthesize", "collapse",
     "greedy_decode", "snap_to_vocabulary", "real", "real_examples",
-    "real_transcripts", "CORPUS", "dev_examples", "dev_wer", "latency_waves",
+    "real_transcripts", "record_model", "CORPUS", "dev_examples", "dev_wer",
+    "latency_waves",
     "test_transcripts", "train_examples", "FeatureConfig", "log_mel",
     "frame_log_probs", "recognize", "transcribe", "lexicon_decode",
     "lexicon_decoder", "grammar_lm", "DistillLoss", "ctc_loss",

@@ -92,3 +92,34 @@ def test_corrupt_ledger_is_explained(cache):
             cl.Ledger().records()
     finally:
         path.unlink()
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_record_model_measures_every_column_of_its_example(tiny_corpus, tmp_path,
+                                                            monkeypatch, v2):
+    from course_lib.core import evaluation
+    from tinycfg import TINY
+
+    from dataclasses import replace
+
+    from course_lib.core.corpus.build import CORPUS_V2
+
+    monkeypatch.setattr(evaluation, "V2", v2)
+    # v2's corpus has word kinds: a tiny one of it (its test split only is built)
+    corpus = replace(CORPUS_V2, n_train=20, n_dev=8, n_test=24, chunk_size=24) if v2 \
+        else TINY
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "every.safetensors")
+    rec = cl.record_model("every", "2", model, path, {"k": 2}, corpus_cfg=corpus,
+                          progress=False)
+    refs, hyps = cl.test_transcripts(model, path, corpus_cfg=corpus, lexicon=not v2,
+                                     progress=False)
+    assert rec.wer == cl.error_rates(refs, hyps)["wer"] and rec.n_test == len(refs)
+    assert rec.latency_ms > 0 and rec.config == {"k": 2}
+    assert cl.Ledger().get("every") == rec
+    v2_columns = (rec.wer_lexicon, rec.wer_words, rec.wer_real)
+    if v2:  # every column, with its interval (an untrained model: all wrong)
+        assert None not in v2_columns and rec.wer_real >= 1.0
+        assert rec.wer_real_ci95 is not None and rec.wer_lexicon_ci95 is not None
+    else:
+        assert v2_columns == (None, None, None)

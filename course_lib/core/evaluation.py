@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -19,7 +20,8 @@ from .corpus.build import CORPUS, CorpusConfig, build_corpus
 from .corpus.real import ADAPT_SPEAKERS, UNSEEN_SPEAKER, recording_audio, recordings
 from .example import V2
 from .features import FeatureConfig, log_mel
-from .inference import Lexicon, decoder_id, transcribe
+from .inference import Lexicon, decoder_id, recognize, transcribe
+from .ledger import Record, measure
 from .metrics import error_rates
 from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
@@ -134,3 +136,29 @@ def real_transcripts(model: torch.nn.Module, artifact: str | Path,
                            lexicon=decoder_id(lexicon)))
     return _cached_transcripts(f"real-{key}.json", model, artifact,
                                lambda: real_examples(speakers), lexicon)
+
+
+def record_model(name: str, chapter: str, model: torch.nn.Module,
+                 artifact: str | Path, config: dict | None = None,
+                 latency_fn: Callable[[torch.Tensor], object] | None = None,
+                 corpus_cfg: CorpusConfig = CORPUS, progress: bool = True) -> Record:
+    """Every ledger column of `model`, saved as `artifact`, measured and recorded
+    (chapter 2): the test WER and CER (snapped in v1; greedy in v2, the primary
+    number) and, in v2, the lexicon decoder's WER, isolated words and free strings,
+    and the unseen real speaker, each with its interval. The latency is that of
+    `latency_fn` (default: `recognize` as the primary WER decodes) on the fixed
+    timing waves."""
+    refs, hyps = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
+                                  lexicon=not V2, progress=progress)
+    columns: dict = {}
+    if V2:
+        _, beam = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
+                                   lexicon="beam", progress=progress)
+        columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg), lexicon_hyps=beam,
+                       real=real_transcripts(model, artifact))
+    if latency_fn is None:
+        def latency_fn(wav: torch.Tensor) -> str:
+            return recognize(model, wav, lexicon=not V2)
+    return measure(name, chapter, model, artifact, refs, hyps, latency_fn=latency_fn,
+                   latency_waves=latency_waves(corpus_cfg=corpus_cfg), config=config,
+                   **columns)

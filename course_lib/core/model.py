@@ -1,9 +1,10 @@
 """The CTC acoustic model of every chapter (chapter 1); files: `modelfile`.
 
-log-mel (B, T, 80) -> per-utterance normalization -> 2 strided Conv1d (T/4)
--> LayerNorm -> 3-layer bidirectional GRU -> Linear CTC head over 29 characters.
-About 1.5 M parameters: Conv, recurrent and Linear layers, so that every
-compression technique in the book has something real to act on.
+log-mel (B, T, 80) -> per-utterance normalization -> `n_conv` strided Conv1d
+(T / 2**n_conv: 2 in the running example v1, 40 ms frames; 1 in v2, 20 ms) ->
+LayerNorm -> 3-layer bidirectional GRU -> Linear CTC head over 29 characters.
+About 1.5 M parameters (1.2 M in v2): Conv, recurrent and Linear layers, so that
+every compression technique in the book has something real to act on.
 
 Padding never changes a result: normalization statistics use valid frames only,
 padded frames are zeroed after every convolution, and the backward GRU of each layer
@@ -31,7 +32,7 @@ class ModelConfig:
     n_mels: int = 80
     conv_channels: int = 256
     conv_kernel: int = 5
-    n_conv: int = 2  # each halves the frame rate: 10 ms -> 40 ms
+    n_conv: int = 2  # each halves the frame rate: 10 ms -> 20 ms -> 40 ms
     extra_convs: int = 0  # residual stride-1 conv blocks after the strided ones
     rnn_hidden: int = 144
     rnn_layers: int = 3
@@ -39,7 +40,7 @@ class ModelConfig:
     dropout: float = 0.05
     conv_norm: bool = True  # LayerNorm over channels after each conv (per frame)
     vocab_size: int = len(VOCAB)
-    upsample: int = 1  # CTC symbols emitted per 40 ms frame (see CTCModel)
+    upsample: int = 1  # CTC symbols emitted per conv frame (see CTCModel)
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -118,7 +119,7 @@ class CTCModel(nn.Module):
                          cfg.bidirectional)
         self.dropout = nn.Dropout(cfg.dropout)
         out = cfg.rnn_hidden * (2 if cfg.bidirectional else 1)
-        # The head emits `upsample` CTC symbols per 40 ms frame (each 40/upsample ms):
+        # The head emits `upsample` CTC symbols per conv frame (40 ms: 40/upsample ms):
         # room for blanks when speech is too dense for one symbol per frame.
         self.head = nn.Linear(out, cfg.vocab_size * cfg.upsample)
 

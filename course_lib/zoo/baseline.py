@@ -15,10 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.example import V2
-from ..core.evaluation import (CORPUS, REAL_TRAIN, latency_waves, real_transcripts,
-                               test_kinds, test_transcripts)
-from ..core.inference import recognize
-from ..core.ledger import Ledger, Record, measure
+from ..core.evaluation import CORPUS, REAL_TRAIN, record_model
+from ..core.ledger import Ledger, Record
 from ..core.model import CTCModel, ModelConfig
 from ..core.modelfile import load_model, read_metadata, save_model
 from ..core.training import TrainConfig, train
@@ -109,30 +107,21 @@ def _current_record(name: str, path: Path) -> Record | None:
 def baseline_record(progress: bool = True, force: bool = False) -> Record:
     """The baseline's ledger row; measured now if missing, stale or `force` (ch. 1).
 
-    In v2 every column: greedy WER on the eSpeak test set (the primary number),
-    with the lexicon decoder, on isolated words and free strings, and on the unseen
-    real speaker.
+    In v2 every column (`record_model`): greedy WER on the eSpeak test set (the
+    primary number), with the lexicon decoder, on isolated words and free strings,
+    and on the unseen real speaker.
     """
     path = baseline_path(progress)
     record = None if force else _current_record("baseline", path)
     if record is not None:
         return record
-    model = load_baseline(progress)
     meta = read_metadata(path)
     config = {"model": meta["model_config"], "corpus_key": meta["corpus_key"],
               "train_seconds": meta["train_seconds"]}
-    if not V2:
-        refs, hyps = test_transcripts(model, path, progress=progress)
-        return measure("baseline", "1", model, path, refs, hyps,
-                       latency_fn=lambda w: recognize(model, w, lexicon=True),
-                       latency_waves=latency_waves(),
-                       config={**config, "decoder": "greedy CTC + vocabulary snapping"})
-    refs, hyps = test_transcripts(model, path, lexicon=False, progress=progress)
-    _, lexicon_hyps = test_transcripts(model, path, lexicon="beam", progress=progress)
-    return measure("baseline", "1", model, path, refs, hyps,
-                   latency_fn=lambda w: recognize(model, w),
-                   latency_waves=latency_waves(), kinds=test_kinds(),
-                   lexicon_hyps=lexicon_hyps, real=real_transcripts(model, path),
-                   config={**config, "real_speakers": meta.get("real_speakers", []),
-                           "decoder": "greedy CTC (wer); lexicon beam + trigram "
-                                      "(wer_lexicon)"})
+    if V2:
+        config.update(real_speakers=meta.get("real_speakers", []),
+                      decoder="greedy CTC (wer); lexicon beam + trigram (wer_lexicon)")
+    else:
+        config.update(decoder="greedy CTC + vocabulary snapping")
+    return record_model("baseline", "1", load_baseline(progress), path, config,
+                        progress=progress)

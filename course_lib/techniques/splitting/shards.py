@@ -8,7 +8,7 @@ time before the first layer can start. A sharded model is a folder:
                         part in execution order, its file, bytes, sha256 and
                         tensors (name -> shape, dtype, bytes)
     conv0.safetensors   the first convolution and its LayerNorm (convs.0.*, norms.0.*)
-    conv1.safetensors   the second
+    conv1.safetensors   the second, if the model has two
     rnn0.safetensors    GRU layer 0, both directions (rnn.fwd.0.*, rnn.bwd.0.*)
     ...
     head.safetensors    the CTC head
