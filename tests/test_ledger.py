@@ -105,6 +105,7 @@ def test_record_model_measures_every_column_of_its_example(tiny_corpus, tmp_path
     from course_lib.core.corpus.build import CORPUS_V2
 
     monkeypatch.setattr(evaluation, "V2", v2)
+    monkeypatch.setattr(evaluation, "PRIMARY", not v2)
     # v2's corpus has word kinds: a tiny one of it (its test split only is built)
     corpus = replace(CORPUS_V2, n_train=20, n_dev=8, n_test=24, chunk_size=24) if v2 \
         else TINY

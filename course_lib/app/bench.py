@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 
 from ..core.evaluation import latency_waves
-from ..core.example import V2
-from ..core.inference import recognize
+from ..core.inference import PRIMARY, recognize
 from ..core.metrics import Latency, side_by_side
 from ..techniques.distillation.students import DistillConfig
 from ..techniques.export.onnx import OnnxModel, export_onnx
@@ -63,7 +62,7 @@ def run(n: int = 24, rounds: int = 3, onnx: bool = True) -> str:
                 models[f"{name}, ONNX Runtime"] = OnnxModel(
                     export_onnx(models[name], Path(tmp) / f"{len(models)}.onnx"))
         # what the ledger times: snapping in v1, greedy in v2 (`example`)
-        recognizers = {name: (lambda w, m=m: recognize(m, w, lexicon=not V2))
+        recognizers = {name: (lambda w, m=m: recognize(m, w, lexicon=PRIMARY))
                        for name, m in models.items()}
         lat = side_by_side(recognizers, latency_waves(n), rounds)
     return (f"{n} test utterances, {rounds} rounds, one thread, "

@@ -20,7 +20,7 @@ from .corpus.build import CORPUS, CorpusConfig, build_corpus
 from .corpus.real import ADAPT_SPEAKERS, UNSEEN_SPEAKER, recording_audio, recordings
 from .example import V2
 from .features import FeatureConfig, log_mel
-from .inference import Lexicon, decoder_id, recognize, transcribe
+from .inference import PRIMARY, Lexicon, decoder_id, recognize, transcribe
 from .ledger import Record, measure
 from .metrics import error_rates
 from .text import encode
@@ -32,7 +32,7 @@ REAL_TRAIN: tuple[str, ...] = ADAPT_SPEAKERS if V2 else ()
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
-                     corpus_cfg: CorpusConfig = CORPUS, lexicon: Lexicon = not V2,
+                     corpus_cfg: CorpusConfig = CORPUS, lexicon: Lexicon = PRIMARY,
                      progress: bool = True) -> tuple[list[str], list[str]]:
     """(references, hypotheses) on a split, cached by the artifact's sha256 (ch. 1).
 
@@ -99,7 +99,7 @@ def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
     return examples + real[:n]
 
 
-def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: Lexicon = not V2
+def dev_wer(model: torch.nn.Module, limit: int | None = 300, lexicon: Lexicon = PRIMARY
             ) -> float:
     """WER (fraction) on the first `limit` dev utterances: for tuning, never test.
     Greedy in the running example v2 (the acoustic model's own), snapped in v1."""
@@ -149,7 +149,7 @@ def record_model(name: str, chapter: str, model: torch.nn.Module,
     `latency_fn` (default: `recognize` as the primary WER decodes) on the fixed
     timing waves."""
     refs, hyps = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
-                                  lexicon=not V2, progress=progress)
+                                  lexicon=PRIMARY, progress=progress)
     columns: dict = {}
     if V2:
         _, beam = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
@@ -158,7 +158,7 @@ def record_model(name: str, chapter: str, model: torch.nn.Module,
                        real=real_transcripts(model, artifact))
     if latency_fn is None:
         def latency_fn(wav: torch.Tensor) -> str:
-            return recognize(model, wav, lexicon=not V2)
+            return recognize(model, wav, lexicon=PRIMARY)
     return measure(name, chapter, model, artifact, refs, hyps, latency_fn=latency_fn,
                    latency_waves=latency_waves(corpus_cfg=corpus_cfg), config=config,
                    **columns)

@@ -27,6 +27,8 @@ Lexicon = bool | str  # False (greedy), "snap", "beam", or True (= LEXICON)
 # What lexicon=True means: snapping in the running example v1; in v2 the lexicon
 # beam search with the grammar's trigram (`lexicon_decode`), which replaces it.
 LEXICON = "beam" if V2 else "snap"
+# What the ledger's primary WER decodes with: snapping (True) in v1, greedy in v2.
+PRIMARY: Lexicon = not V2
 
 
 @torch.no_grad()
