@@ -124,3 +124,17 @@ def test_record_model_measures_every_column_of_its_example(tiny_corpus, tmp_path
         assert rec.wer_real_ci95 is not None and rec.wer_lexicon_ci95 is not None
     else:
         assert v2_columns == (None, None, None)
+
+
+def test_record_model_scores_the_runner_and_counts_the_model(tiny_corpus, tmp_path):
+    from tinycfg import TINY
+
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "run.safetensors")
+    engine = cl.quantization.int8_engine(model)  # hides its weights from parameters()
+    assert cl.count_params(engine) < cl.count_params(model)
+    rec = cl.record_model("run", "2", model, path, corpus_cfg=TINY, progress=False,
+                          runner=engine)
+    refs, hyps = cl.test_transcripts(engine, path, corpus_cfg=TINY, progress=False)
+    assert rec.params == cl.count_params(model)
+    assert rec.wer == cl.error_rates(refs, hyps)["wer"]

@@ -141,24 +141,32 @@ def real_transcripts(model: torch.nn.Module, artifact: str | Path,
 def record_model(name: str, chapter: str, model: torch.nn.Module,
                  artifact: str | Path, config: dict | None = None,
                  latency_fn: Callable[[torch.Tensor], object] | None = None,
-                 corpus_cfg: CorpusConfig = CORPUS, progress: bool = True) -> Record:
+                 corpus_cfg: CorpusConfig = CORPUS, progress: bool = True,
+                 runner: torch.nn.Module | None = None) -> Record:
     """Every ledger column of `model`, saved as `artifact`, measured and recorded
     (chapter 2): the test WER and CER (snapped in v1; greedy in v2, the primary
     number) and, in v2, the lexicon decoder's WER, isolated words and free strings,
     and the unseen real speaker, each with its interval. The latency is that of
     `latency_fn` (default: `recognize` as the primary WER decodes) on the fixed
-    timing waves."""
-    refs, hyps = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
+    timing waves.
+
+    `runner`, if given, is what actually runs the file (an int8 engine, an ONNX
+    Runtime session wrapped as a module): it is transcribed and timed, while the
+    parameters are counted on `model`, the float model it was made from (a
+    quantized engine hides its weights from `parameters()`).
+    """
+    runner = model if runner is None else runner
+    refs, hyps = test_transcripts(runner, artifact, corpus_cfg=corpus_cfg,
                                   lexicon=PRIMARY, progress=progress)
     columns: dict = {}
     if V2:
-        _, beam = test_transcripts(model, artifact, corpus_cfg=corpus_cfg,
+        _, beam = test_transcripts(runner, artifact, corpus_cfg=corpus_cfg,
                                    lexicon="beam", progress=progress)
         columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg), lexicon_hyps=beam,
-                       real=real_transcripts(model, artifact))
+                       real=real_transcripts(runner, artifact))
     if latency_fn is None:
         def latency_fn(wav: torch.Tensor) -> str:
-            return recognize(model, wav, lexicon=PRIMARY)
+            return recognize(runner, wav, lexicon=PRIMARY)
     return measure(name, chapter, model, artifact, refs, hyps, latency_fn=latency_fn,
                    latency_waves=latency_waves(corpus_cfg=corpus_cfg), config=config,
                    **columns)
