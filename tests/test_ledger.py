@@ -138,3 +138,23 @@ def test_record_model_scores_the_runner_and_counts_the_model(tiny_corpus, tmp_pa
     refs, hyps = cl.test_transcripts(engine, path, corpus_cfg=TINY, progress=False)
     assert rec.params == cl.count_params(model)
     assert rec.wer == cl.error_rates(refs, hyps)["wer"]
+
+
+def test_several_decoders_share_one_forward_pass_and_the_cache(tiny_corpus, tmp_path):
+    from tinycfg import TINY
+
+    from course_lib.core.evaluation import test_transcripts_each
+
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "each.safetensors")
+    calls = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    both = test_transcripts_each(model, path, (False, "snap"), corpus_cfg=TINY,
+                                 progress=False)
+    n_batches = len(calls)
+    alone = [cl.test_transcripts(model, path, corpus_cfg=TINY, lexicon=lex,
+                                 progress=False) for lex in (False, "snap")]
+    assert both == alone and len(calls) == n_batches  # read from the cache
+    assert n_batches == len(cl.length_batches(
+        [e.feats.shape[0] for e in cl.featurize(tiny_corpus, "test", progress=False)],
+        64))  # one pass for the two decoders

@@ -20,7 +20,8 @@ from .corpus.build import CORPUS, CorpusConfig, build_corpus
 from .corpus.real import ADAPT_SPEAKERS, UNSEEN_SPEAKER, recording_audio, recordings
 from .example import V2
 from .features import FeatureConfig, log_mel
-from .inference import PRIMARY, Lexicon, decoder_id, recognize, transcribe
+from .inference import (PRIMARY, Lexicon, decoder_id, recognize, transcribe,
+                        transcribe_each)
 from .ledger import Record, measure
 from .metrics import error_rates
 from .text import encode
@@ -43,13 +44,24 @@ def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = 
     The artifact must be the file that `model` was loaded from or saved to: the
     cache key is its hash, so a changed model is never scored from a stale cache.
     """
+    return test_transcripts_each(model, artifact, (lexicon,), split, corpus_cfg,
+                                 progress)[0]
+
+
+def test_transcripts_each(model: torch.nn.Module, artifact: str | Path,
+                          lexicons: tuple[Lexicon, ...], split: str = "test",
+                          corpus_cfg: CorpusConfig = CORPUS, progress: bool = True
+                          ) -> list[tuple[list[str], list[str]]]:
+    """`test_transcripts` for each decoder of `lexicons`; the ones not cached yet
+    come from one forward pass of the model (chapter 2's `record_model`)."""
     def examples() -> list[Example]:
         corpus = build_corpus(corpus_cfg, splits=(split,), progress=progress)
         return featurize(corpus, split, progress=progress)
 
-    key = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
-                           split=split, lexicon=decoder_id(lexicon)))
-    return _cached_transcripts(f"{key}.json", model, artifact, examples, lexicon)
+    names = [config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
+                              split=split, lexicon=decoder_id(lexicon))) + ".json"
+             for lexicon in lexicons]
+    return _cached_each(names, model, artifact, examples, lexicons)
 
 
 def test_kinds(split: str = "test", corpus_cfg: CorpusConfig = CORPUS) -> list[str]:
@@ -62,15 +74,28 @@ def _cached_transcripts(name: str, model: torch.nn.Module, artifact: str | Path,
                         examples, lexicon: Lexicon) -> tuple[list[str], list[str]]:
     """(refs, hyps) from `<cache>/transcripts/<name>`, else made and written there;
     `examples()` gives the utterances only when they must be transcribed."""
-    path = cache_dir() / "transcripts" / name
-    if path.exists():
+    return _cached_each([name], model, artifact, examples, (lexicon,))[0]
+
+
+def _cached_each(names: list[str], model: torch.nn.Module, artifact: str | Path,
+                 examples, lexicons: tuple[Lexicon, ...]
+                 ) -> list[tuple[list[str], list[str]]]:
+    """`_cached_transcripts` for several decoders (cache file names[i] for
+    lexicons[i]); the missing ones are decoded from one forward pass."""
+    paths = [cache_dir() / "transcripts" / name for name in names]
+    missing = [i for i, path in enumerate(paths) if not path.exists()]
+    if missing:
+        exs = examples()
+        refs = [e.text for e in exs]
+        made = transcribe_each(model, exs, tuple(lexicons[i] for i in missing))
+        for i, hyps in zip(missing, made):
+            atomic_write_json(paths[i], dict(refs=refs, hyps=hyps,
+                                             artifact=str(artifact)))
+    out = []
+    for path in paths:
         data = json.loads(path.read_text())
-        return data["refs"], data["hyps"]
-    exs = examples()
-    hyps = transcribe(model, exs, lexicon=lexicon)
-    refs = [e.text for e in exs]
-    atomic_write_json(path, dict(refs=refs, hyps=hyps, artifact=str(artifact)))
-    return refs, hyps
+        out.append((data["refs"], data["hyps"]))
+    return out
 
 
 def dev_examples(limit: int | None = 300, corpus_cfg: CorpusConfig = CORPUS,
@@ -156,13 +181,14 @@ def record_model(name: str, chapter: str, model: torch.nn.Module,
     quantized engine hides its weights from `parameters()`).
     """
     runner = model if runner is None else runner
-    refs, hyps = test_transcripts(runner, artifact, corpus_cfg=corpus_cfg,
-                                  lexicon=PRIMARY, progress=progress)
+    lexicons = (PRIMARY, "beam") if V2 else (PRIMARY,)  # one forward pass for both
+    scored = test_transcripts_each(runner, artifact, lexicons, corpus_cfg=corpus_cfg,
+                                   progress=progress)
+    refs, hyps = scored[0]
     columns: dict = {}
     if V2:
-        _, beam = test_transcripts(runner, artifact, corpus_cfg=corpus_cfg,
-                                   lexicon="beam", progress=progress)
-        columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg), lexicon_hyps=beam,
+        columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg),
+                       lexicon_hyps=scored[1][1],
                        real=real_transcripts(runner, artifact))
     if latency_fn is None:
         def latency_fn(wav: torch.Tensor) -> str:

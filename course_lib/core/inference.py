@@ -80,10 +80,18 @@ def transcribe(model: torch.nn.Module, examples: list[Example], batch_size: int 
                lexicon: Lexicon = False) -> list[str]:
     """Transcripts of `examples`, in their order (batched by length): greedy, or
     with the vocabulary as `lexicon` says (`decode`)."""
-    hyps: list[str] = [""] * len(examples)
+    return transcribe_each(model, examples, (lexicon,), batch_size)[0]
+
+
+def transcribe_each(model: torch.nn.Module, examples: list[Example],
+                    lexicons: tuple[Lexicon, ...], batch_size: int = 64
+                    ) -> list[list[str]]:
+    """`transcribe` with each decoder of `lexicons`, from one forward pass (ch. 2)."""
+    hyps = [[""] * len(examples) for _ in lexicons]
     for idx, log_probs, out_lengths in batched_forward(model, examples, batch_size):
-        for i, text in zip(idx, decode(log_probs, out_lengths, lexicon)):
-            hyps[i] = text
+        for texts, lexicon in zip(hyps, lexicons):
+            for i, text in zip(idx, decode(log_probs, out_lengths, lexicon)):
+                texts[i] = text
     return hyps
 
 
