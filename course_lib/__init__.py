@@ -38,8 +38,8 @@ from .core.model import (CTCModel, ModelConfig, count_params, is_weight_matrix,
                          length_mask, weight_matrices)
 from .core.modelfile import load_model, read_metadata, save_model
 from .core.text import VOCAB, decode_ids, encode, normalize
-from .core.training import (FinetuneConfig, TrainConfig, finetune, finetune_control,
-                            train)
+from .core.training import (FinetuneConfig, TrainConfig, checkpoint_seconds, finetune,
+                            finetune_control, train)
 from .core.utils import cache_dir, config_hash, seed_everything
 from .zoo import baseline
 from .zoo.baseline import (baseline_path, baseline_record, load_baseline,
@@ -87,8 +87,8 @@ __all__ = [
     "kd_kl", "CTCModel", "ModelConfig", "count_params", "is_weight_matrix",
     "length_mask", "weight_matrices", "load_model", "read_metadata", "save_model",
     "VOCAB", "decode_ids", "encode", "normalize", "FinetuneConfig", "TrainConfig",
-    "finetune", "finetune_control", "train", "cache_dir", "config_hash",
-    "seed_everything", "baseline",
+    "checkpoint_seconds", "finetune", "finetune_control", "train", "cache_dir",
+    "config_hash", "seed_everything", "baseline",
     "baseline_path", "baseline_record", "load_baseline", "shipped_matches",
     # chapter 2
     "ledger", "metrics", "Ledger", "Record", "measure", "bootstrap_wer_ci",

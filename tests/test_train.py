@@ -97,6 +97,42 @@ def test_finetune_learns_calls_hooks_and_is_deterministic(tiny_corpus):
                                                  again.state_dict().values()))
 
 
+class _Interrupt(Exception):
+    """Stands for a session that ends in the middle of a fine-tuning run."""
+
+
+def test_interrupted_finetune_resumes_exactly_from_its_checkpoint(tiny_corpus,
+                                                                  tmp_path):
+    examples = cl.featurize(tiny_corpus, "train", progress=False)
+    # SpecAugment and dropout on: the resumed run must continue both generators
+    cfg = cl.FinetuneConfig(steps=10, batch_size=8, lr=3e-3, threads=1,
+                            specaugment=True)
+    fresh = lambda: (torch.manual_seed(0), cl.CTCModel(SMALL))[1]  # noqa: E731
+    whole = fresh()
+    hist = cl.finetune(whole, examples, cfg, eval_every=4, progress=False)
+
+    def stop_at_7(step: int) -> None:
+        if step == 6:  # after the 7th step; the checkpoint of step 6 is on disk
+            raise _Interrupt
+
+    ckpt, part = tmp_path / "checkpoint.pt", fresh()
+    with pytest.raises(_Interrupt):
+        cl.finetune(part, examples, cfg, after_step=stop_at_7, eval_every=4,
+                    progress=False, checkpoint=ckpt, save_every=3)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 6 and cl.checkpoint_seconds(ckpt) > 0
+    resumed = fresh()  # a new process would start from a fresh model
+    hist2 = cl.finetune(resumed, examples, cfg, eval_every=4, progress=False,
+                        checkpoint=ckpt, save_every=3)
+    assert [h["step"] for h in hist2] == [4, 8, 10]
+    assert [h["loss"] for h in hist2] == pytest.approx([h["loss"] for h in hist])
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
+                                                 resumed.state_dict().values()))
+    other = cl.FinetuneConfig(steps=10, batch_size=8, lr=1e-4, threads=1)
+    with pytest.raises(ValueError, match="checkpoint of a different fine-tuning"):
+        cl.finetune(fresh(), examples, other, progress=False, checkpoint=ckpt)
+
+
 def test_finetune_control_measures_the_recipe_alone(tiny_corpus):
     examples = cl.featurize(tiny_corpus, "train", progress=False)
     dev = cl.featurize(tiny_corpus, "dev", progress=False)

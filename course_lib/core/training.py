@@ -116,7 +116,8 @@ def finetune(model: torch.nn.Module, examples: list[Example],
              loss_fn: LossFn = ctc_loss,
              after_step: Callable[[int], None] | None = None,
              evaluate: Callable[[int], dict] | None = None, eval_every: int = 0,
-             progress: bool = True, desc: str = "fine-tune") -> list[dict]:
+             progress: bool = True, desc: str = "fine-tune",
+             checkpoint: Path | None = None, save_every: int = 250) -> list[dict]:
     """Train an existing model for `cfg.steps` steps in place (chapters 3.1-3.4).
 
     Batches of similar length are drawn in a fresh shuffled order each pass over
@@ -125,6 +126,10 @@ def finetune(model: torch.nn.Module, examples: list[Example],
     there, so pruned weights stay zero), `loss_fn(model, batch)` replaces the CTC
     loss (distillation). Every `eval_every` steps and at the end a history entry
     (step, mean loss) is written, with `evaluate(step)`'s dict (model in eval mode).
+    With `checkpoint`, the whole state (model, optimizer, schedule, data order, random
+    generators) is saved there every `save_every` steps, and a call with the same
+    `cfg` resumes from it exactly: long runs (chapter 3.3's students) survive an
+    interruption. The caller deletes the file when it has saved the result.
     """
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -143,8 +148,25 @@ def finetune(model: torch.nn.Module, examples: list[Example],
     order: list[list[int]] = []
     history: list[dict] = []
     losses: list[float] = []
-    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
-    _STEP_REPORT(cfg.steps, 0)
+    start, run_key = 0, config_hash(asdict(cfg))
+    if checkpoint is not None and Path(checkpoint).exists():  # resume
+        state = torch.load(checkpoint, weights_only=True)
+        if state.get("run_key") != run_key:
+            raise ValueError(f"{checkpoint}: checkpoint of a different fine-tuning "
+                             f"run (key {state.get('run_key')} != {run_key}); "
+                             "delete it")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        order, losses, history = (json.loads(state[k])
+                                  for k in ("order", "losses", "history"))
+        torch.set_rng_state(state["rng"])  # dropout and the rest continue exactly
+        gen.set_state(state["gen"])  # and so does SpecAugment
+        start = int(state["step"])
+    t0 = time.perf_counter() - checkpoint_seconds(checkpoint)
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=not progress,
+               leave=False, initial=start, total=cfg.steps)
+    _STEP_REPORT(cfg.steps - start, 0)
     for step in bar:
         if not order:  # a new pass over the data, in a new order
             order = length_batches(lengths, cfg.batch_size, shuffle=True,
@@ -164,8 +186,26 @@ def finetune(model: torch.nn.Module, examples: list[Example],
                 entry.update(evaluate(step + 1))
             history.append(entry)
             losses = []
+        if checkpoint is not None and (step + 1) % save_every == 0:
+            state = dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                         scheduler=sched.state_dict(), step=step + 1,
+                         order=json.dumps(order), losses=json.dumps(losses),
+                         history=json.dumps(history), rng=torch.get_rng_state(),
+                         gen=gen.get_state(), run_key=run_key,
+                         seconds=time.perf_counter() - t0)
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(checkpoint).with_name(Path(checkpoint).name + ".tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, checkpoint)  # atomic
     model.eval()
     return history
+
+
+def checkpoint_seconds(checkpoint: Path | None) -> float:
+    """Seconds of fine-tuning already spent in `checkpoint` (0 if there is none)."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        return 0.0
+    return float(torch.load(checkpoint, weights_only=True)["seconds"])
 
 
 def finetune_control(model: torch.nn.Module, train_ex: list[Example],

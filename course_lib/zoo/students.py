@@ -19,6 +19,7 @@ from ..core.example import V2
 from ..core.inference import decoder_id
 from ..core.model import CTCModel
 from ..core.modelfile import save_model
+from ..core.training import checkpoint_seconds
 from ..core.utils import config_hash, sha256_file
 from ..techniques.distillation.students import (DistillConfig, pseudo_label,
                                                 train_student)
@@ -81,14 +82,17 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
             unlabelled = featurize(extra_corpus(cfg, progress), "train",
                                    progress=progress)
             extra = pseudo_label(teacher, unlabelled)
-        t0 = time.perf_counter()
+        ckpt = path.with_name("checkpoint.pt")  # an interrupted run resumes from it
+        t0 = time.perf_counter() - checkpoint_seconds(ckpt)
         model, history = train_student(cfg, teacher, examples, extra,
                                        evaluate=lambda m: dict(dev_wer=dev_wer(m)),
-                                       eval_every=eval_every, progress=progress)
+                                       eval_every=eval_every, progress=progress,
+                                       checkpoint=ckpt)
         save_model(model, path, distill_config=asdict(cfg), history=history,
                    seconds=round(time.perf_counter() - t0, 1), result_key=key,
                    teacher_sha256=sha256_file(base), train_limit=train_limit,
                    extra_labelled=len(extra))
+        ckpt.unlink(missing_ok=True)
 
     return cached_result("student", key, "model.safetensors", make, load_with_history,
                          shipped=name if allow_shipped else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
+from pathlib import Path
 
 from torch import nn
 
@@ -90,13 +91,14 @@ def pseudo_label(teacher: nn.Module, examples: list[Example], lexicon: bool = Tr
 def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example],
                   extra: list[Example] = (),
                   evaluate: Callable[[nn.Module], dict] | None = None,
-                  eval_every: int = 0, progress: bool = True
-                  ) -> tuple[CTCModel, list[dict]]:
+                  eval_every: int = 0, progress: bool = True,
+                  checkpoint: Path | None = None) -> tuple[CTCModel, list[dict]]:
     """Train a fresh `cfg.student` from scratch by `cfg.method`; (model, history).
 
     `examples` are labelled; `extra` are already teacher-labelled (`pseudo_label`)
     and are used only by the sequence-level methods. The history has the mean loss
-    and `evaluate(student)` every `eval_every` steps.
+    and `evaluate(student)` every `eval_every` steps. With `checkpoint` the run
+    saves its state there as it goes and resumes from it (`finetune`).
     """
     if cfg.sequence and not extra:
         raise ValueError(f"method {cfg.method!r} needs teacher-labelled extra "
@@ -112,5 +114,5 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
 
     history = finetune(student, data, cfg.train, loss_fn, evaluate=ev,
                        eval_every=eval_every, progress=progress,
-                       desc=f"student ({cfg.method})")
+                       desc=f"student ({cfg.method})", checkpoint=checkpoint)
     return student, history
