@@ -111,6 +111,28 @@ def train_step(model: torch.nn.Module, examples: list[Example], loss_fn: LossFn,
     return loss.item()
 
 
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write a training state atomically: a crash mid-write leaves the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, run_key: str, what: str, model: torch.nn.Module,
+            opt: torch.optim.Optimizer, sched) -> dict:
+    """Load a checkpoint of this run (`run_key`) into model, optimizer, schedule."""
+    state = torch.load(path, weights_only=True)
+    if state.get("run_key") != run_key:
+        raise ValueError(f"{path}: checkpoint of a different {what} (key "
+                         f"{state.get('run_key')} != {run_key}); delete it or use "
+                         "another folder")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return state
+
+
 def finetune(model: torch.nn.Module, examples: list[Example],
              cfg: FinetuneConfig = FinetuneConfig(),
              loss_fn: LossFn = ctc_loss,
@@ -150,14 +172,8 @@ def finetune(model: torch.nn.Module, examples: list[Example],
     losses: list[float] = []
     start, run_key = 0, config_hash(asdict(cfg))
     if checkpoint is not None and Path(checkpoint).exists():  # resume
-        state = torch.load(checkpoint, weights_only=True)
-        if state.get("run_key") != run_key:
-            raise ValueError(f"{checkpoint}: checkpoint of a different fine-tuning "
-                             f"run (key {state.get('run_key')} != {run_key}); "
-                             "delete it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        state = _resume(Path(checkpoint), run_key, "fine-tuning run", model, opt,
+                        sched)
         order, losses, history = (json.loads(state[k])
                                   for k in ("order", "losses", "history"))
         torch.set_rng_state(state["rng"])  # dropout and the rest continue exactly
@@ -193,10 +209,7 @@ def finetune(model: torch.nn.Module, examples: list[Example],
                          history=json.dumps(history), rng=torch.get_rng_state(),
                          gen=gen.get_state(), run_key=run_key,
                          seconds=time.perf_counter() - t0)
-            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(checkpoint).with_name(Path(checkpoint).name + ".tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, checkpoint)  # atomic
+            _save_checkpoint(Path(checkpoint), state)
     model.eval()
     return history
 
@@ -297,14 +310,7 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
         run["real"] = list(real_speakers)
     run_key = config_hash(run)
     if ckpt.exists():  # resume
-        state = torch.load(ckpt, weights_only=True)
-        if state.get("run_key") != run_key:
-            raise ValueError(f"{ckpt}: checkpoint of a different run (key "
-                             f"{state.get('run_key')} != {run_key}); use another "
-                             "out_dir or delete it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        state = _resume(ckpt, run_key, "run", model, opt, sched)
         history = json.loads(state["history"])
         start_epoch, elapsed = int(state["epoch"]), float(state["seconds"])
     net: torch.nn.Module = model
@@ -339,10 +345,7 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
             state = dict(model=model.state_dict(), optimizer=opt.state_dict(),
                          scheduler=sched.state_dict(), history=json.dumps(history),
                          epoch=epoch + 1, seconds=elapsed, run_key=run_key)
-            out.mkdir(parents=True, exist_ok=True)
-            tmp = out / ".checkpoint.pt.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, ckpt)  # atomic
+            _save_checkpoint(ckpt, state)
             if progress:
                 print(f"epoch {epoch + 1}: loss {record['loss']:.3f}  dev WER "
                       f"{100 * record['wer']:.2f}%  CER {100 * record['cer']:.2f}%  "
