@@ -61,7 +61,7 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
                       ) -> tuple[CTCModel, Path, list[dict]]:
     """The student trained by `cfg` from the cached baseline as teacher (3.3).
 
-    It learns from the first `train_limit` transcripts (None: all 10,000) and, for
+    It learns from the first `train_limit` transcripts (None: all of them) and, for
     the sequence-level methods, from all `cfg.extra` teacher-labelled utterances.
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
