@@ -46,6 +46,34 @@ def test_distill_loss_mixes_ctc_and_kl(tiny_corpus):
         DistillLoss(teacher, alpha=2.0)
 
 
+def test_precomputed_teacher_gives_the_same_loss_and_skips_the_teacher(tiny_corpus):
+    torch.manual_seed(0)
+    cfg = cl.ModelConfig(conv_channels=16, rnn_hidden=12, rnn_layers=1)
+    student, teacher = cl.CTCModel(cfg).eval(), cl.CTCModel(cfg)
+    examples = cl.featurize(tiny_corpus, "train", progress=False)
+    batch = cl.collate(examples[:4])
+    plain = DistillLoss(teacher, alpha=0.5, temperature=2.0)(student, batch)
+    cached = DistillLoss(teacher, alpha=0.5, temperature=2.0)
+    cached.precompute(examples, progress=False)
+    assert set(cached.cache) == {e.id for e in examples}
+    calls = []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    # the same loss (padding changes the teacher's output only by rounding)
+    assert cached(student, batch).item() == pytest.approx(plain.item(), rel=1e-5)
+    assert not calls  # ... without running the teacher
+    # utterances changed by SpecAugment are renamed by train_step: never cached
+    cfg_aug = cl.FinetuneConfig(steps=1, batch_size=4, threads=1, specaugment=True)
+    seen = []
+    cached.teacher_log_probs = lambda b: (seen.extend(b["ids"]),  # noqa: E731
+                                          DistillLoss.teacher_log_probs(cached, b))[1]
+    opt = torch.optim.SGD(student.parameters(), lr=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    cl.core.training.train_step(student, examples[:4], cached, opt, sched,
+                                list(student.parameters()), cfg_aug,
+                                torch.Generator().manual_seed(0))
+    assert seen and all(i.endswith("+specaugment") for i in seen) and calls
+
+
 # ----------------------------------------------------------------------------------
 # Students: configuration, pseudo-labels, equal-budget training, shipped results.
 

@@ -57,7 +57,8 @@ def collate(examples: list[Example]) -> dict:
     targets = torch.tensor([t for e in examples for t in e.targets])
     target_lengths = torch.tensor([len(e.targets) for e in examples])
     return dict(feats=feats, lengths=lengths, targets=targets,
-                target_lengths=target_lengths, texts=[e.text for e in examples])
+                target_lengths=target_lengths, texts=[e.text for e in examples],
+                ids=[e.id for e in examples])
 
 
 def length_batches(lengths: list[int], batch_size: int, shuffle: bool = False,

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+from tqdm.auto import tqdm
 
+from .batching import Example
+from .inference import frame_log_probs
 from .model import length_mask
 
 
@@ -56,6 +60,32 @@ class DistillLoss:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.teacher = teacher.eval()
         self.alpha, self.temperature = alpha, temperature
+        self.cache: dict[str, torch.Tensor] = {}  # utterance id -> (frames, V)
+
+    @torch.no_grad()
+    def precompute(self, examples: list[Example], progress: bool = True) -> None:
+        """Run the teacher once over `examples` and keep its log-probs by id.
+
+        Without SpecAugment an utterance's features, hence the teacher's output, are
+        the same on every pass, so a long training need not run the teacher again on
+        every batch (chapter 3.3's frame-level students: 2x faster). Batches whose
+        ids are not all cached (`train_step` renames augmented utterances) still run
+        the teacher. The padding of a batch changes the teacher's output only by
+        rounding (chapter 1's padding check).
+        """
+        chunks = [examples[i:i + 2048] for i in range(0, len(examples), 2048)]
+        for chunk in tqdm(chunks, desc="teacher log-probs", disable=not progress,
+                          leave=False):
+            for e, lp in zip(chunk, frame_log_probs(self.teacher, chunk)):
+                self.cache[e.id] = lp.clone()  # (frames, V), not a view of the batch
+
+    def teacher_log_probs(self, batch: dict) -> torch.Tensor:
+        """The teacher's log-probs (B, T', V) for a batch: cached, else computed."""
+        ids = batch.get("ids", ())
+        if self.cache and ids and all(i in self.cache for i in ids):
+            return pad_sequence([self.cache[i] for i in ids], batch_first=True)
+        with torch.no_grad():
+            return self.teacher(batch["feats"], batch["lengths"])[0]
 
     def __call__(self, student: nn.Module, batch: dict) -> torch.Tensor:
         """The mixed loss of one collated batch."""
@@ -63,8 +93,7 @@ class DistillLoss:
         ctc = ctc_of(log_probs, out_len, batch)
         if self.alpha == 0.0:
             return ctc
-        with torch.no_grad():
-            teacher_lp, _ = self.teacher(batch["feats"], batch["lengths"])
+        teacher_lp = self.teacher_log_probs(batch)
         # log-probs are logits up to a per-frame constant, which softmax ignores.
         kl = kd_kl(log_probs, teacher_lp, out_len, self.temperature)
         return (1 - self.alpha) * ctc + self.alpha * kl

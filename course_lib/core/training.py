@@ -99,8 +99,9 @@ def train_step(model: torch.nn.Module, examples: list[Example], loss_fn: LossFn,
                cfg: TrainConfig | FinetuneConfig, gen: torch.Generator) -> float:
     """One optimizer step on one batch: SpecAugment (if `cfg.specaugment`), the loss,
     backward, gradient clipping, the optimizer and the scheduler; returns the loss."""
-    if cfg.specaugment:
-        examples = [Example(e.id, e.text, spec_augment(e.feats, cfg, gen), e.targets)
+    if cfg.specaugment:  # (a new id: these are not the features a cache holds)
+        examples = [Example(f"{e.id}+specaugment", e.text,
+                            spec_augment(e.feats, cfg, gen), e.targets)
                     for e in examples]
     loss = loss_fn(model, collate(examples))
     opt.zero_grad()

@@ -108,6 +108,8 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
     data = list(examples) + (list(extra) if cfg.sequence else [])
     loss_fn = (DistillLoss(teacher, cfg.alpha, cfg.temperature) if cfg.frame
                else ctc_loss)
+    if cfg.frame and not cfg.train.specaugment:  # the teacher once, not every batch
+        loss_fn.precompute(data, progress=progress)
 
     def ev(step: int) -> dict:
         return {} if evaluate is None else evaluate(student)
