@@ -68,7 +68,7 @@ class DistillLoss:
 
         Without SpecAugment an utterance's features, hence the teacher's output, are
         the same on every pass, so a long training need not run the teacher again on
-        every batch (chapter 3.3's frame-level students: 2x faster). Batches whose
+        every batch (chapter 3.3's frame-level students: 1.7x as fast). Batches whose
         ids are not all cached (`train_step` renames augmented utterances) still run
         the teacher. The padding of a batch changes the teacher's output only by
         rounding (chapter 1's padding check).
