@@ -171,7 +171,7 @@ def finetune(model: torch.nn.Module, examples: list[Example],
     order: list[list[int]] = []
     history: list[dict] = []
     losses: list[float] = []
-    start, run_key = 0, config_hash(asdict(cfg))
+    start, spent, run_key = 0, 0.0, config_hash(asdict(cfg))
     if checkpoint is not None and Path(checkpoint).exists():  # resume
         state = _resume(Path(checkpoint), run_key, "fine-tuning run", model, opt,
                         sched)
@@ -179,8 +179,8 @@ def finetune(model: torch.nn.Module, examples: list[Example],
                                   for k in ("order", "losses", "history"))
         torch.set_rng_state(state["rng"])  # dropout and the rest continue exactly
         gen.set_state(state["gen"])  # and so does SpecAugment
-        start = int(state["step"])
-    t0 = time.perf_counter() - checkpoint_seconds(checkpoint)
+        start, spent = int(state["step"]), float(state["seconds"])
+    t0 = time.perf_counter() - spent  # the checkpoint's seconds count too
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=not progress,
                leave=False, initial=start, total=cfg.steps)
     _STEP_REPORT(cfg.steps - start, 0)

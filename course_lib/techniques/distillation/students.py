@@ -9,8 +9,8 @@ or both. The teacher and the data are arguments: nothing here loads a model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 from torch import nn
 
