@@ -158,6 +158,23 @@ def test_students_start_equal_and_frame_kd_with_alpha_0_is_plain_ctc(tiny_corpus
                                                           d.parameters()))
 
 
+
+def test_extra_utterances_with_the_labelled_ids_keep_their_own_teacher_outputs(
+        tiny_corpus):
+    # the extra corpus is synthesized like the training split, so its ids repeat the
+    # labelled ones; a cache keyed by id must never serve one utterance for the other
+    exs = cl.featurize(tiny_corpus, "train", progress=False)
+    teacher = cl.CTCModel(TINY_STUDENT).eval()
+    extra = [Example(a.id, b.text, b.feats, b.targets) for a, b in zip(exs, exs[1:9])]
+    with pytest.raises(ValueError, match="ids must be unique.*appear twice"):
+        DistillLoss(teacher).precompute(exs + extra, progress=False)
+    cfg = replace(tiny_cfg("frame+sequence"),
+                  train=FinetuneConfig(steps=3, batch_size=4, threads=1,
+                                       specaugment=False))
+    student, hist = D.train_student(cfg, teacher, exs, extra, progress=False)
+    assert hist[-1]["step"] == 3 and all(torch.isfinite(p).all()
+                                  for p in student.parameters())
+
 @pytest.mark.parametrize("method,limit", [(m, None) for m in D.METHODS]
                          + [(m, D.SCARCE) for m in D.SCARCE_METHODS])
 def test_shipped_students_match_the_shipped_baseline_and_the_defaults(method, limit):

@@ -12,6 +12,8 @@ term on the scale of the hard one when T changes (Hinton et al., 2015). Chapters
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
@@ -73,6 +75,11 @@ class DistillLoss:
         the teacher. The padding of a batch changes the teacher's output only by
         rounding (chapter 1's padding check).
         """
+        counts = Counter(e.id for e in examples)
+        if len(counts) < len(examples):  # one id, two utterances: a cache would mix them
+            twice = sorted(i for i, n in counts.items() if n > 1)
+            raise ValueError(f"precompute: utterance ids must be unique; {len(twice)} "
+                             f"appear twice, e.g. {twice[:3]}")
         chunks = [examples[i:i + 2048] for i in range(0, len(examples), 2048)]
         for chunk in tqdm(chunks, desc="teacher log-probs", disable=not progress,
                           leave=False):

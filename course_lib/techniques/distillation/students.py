@@ -105,7 +105,10 @@ def train_student(cfg: DistillConfig, teacher: nn.Module, examples: list[Example
                          "utterances (pseudo_label(teacher, ...))")
     seed_everything(cfg.train.seed)  # the same initial student for every method
     student = CTCModel(cfg.student)
-    data = list(examples) + (list(extra) if cfg.sequence else [])
+    # the extra corpus is synthesized like the training split, so its ids repeat the
+    # labelled ones: prefix them, or the teacher's precomputed outputs would mix
+    extra = [Example(f"extra/{e.id}", e.text, e.feats, e.targets) for e in extra]
+    data = list(examples) + (extra if cfg.sequence else [])
     loss_fn = (DistillLoss(teacher, cfg.alpha, cfg.temperature) if cfg.frame
                else ctc_loss)
     if cfg.frame and not cfg.train.specaugment:  # the teacher once, not every batch
