@@ -76,7 +76,8 @@ class DistillLoss:
         rounding (chapter 1's padding check).
         """
         counts = Counter(e.id for e in examples)
-        if len(counts) < len(examples):  # one id, two utterances: a cache would mix them
+        # one id for two utterances would let the cache serve one for the other
+        if len(counts) < len(examples):
             twice = sorted(i for i, n in counts.items() if n > 1)
             raise ValueError(f"precompute: utterance ids must be unique; {len(twice)} "
                              f"appear twice, e.g. {twice[:3]}")
