@@ -158,7 +158,6 @@ def test_students_start_equal_and_frame_kd_with_alpha_0_is_plain_ctc(tiny_corpus
                                                           d.parameters()))
 
 
-
 def test_extra_utterances_with_the_labelled_ids_keep_their_own_teacher_outputs(
         tiny_corpus):
     # the extra corpus is synthesized like the training split, so its ids repeat the
@@ -172,8 +171,9 @@ def test_extra_utterances_with_the_labelled_ids_keep_their_own_teacher_outputs(
                   train=FinetuneConfig(steps=3, batch_size=4, threads=1,
                                        specaugment=False))
     student, hist = D.train_student(cfg, teacher, exs, extra, progress=False)
-    assert hist[-1]["step"] == 3 and all(torch.isfinite(p).all()
-                                  for p in student.parameters())
+    assert hist[-1]["step"] == 3
+    assert all(torch.isfinite(p).all() for p in student.parameters())
+
 
 @pytest.mark.parametrize("method,limit", [(m, None) for m in D.METHODS]
                          + [(m, D.SCARCE) for m in D.SCARCE_METHODS])
