@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remake every shipped result of the running example v2 (issue 26) and copy it into
-# course_lib/artifacts/v2/, in dependency order (chapter 4's student route starts
+# course_lib/artifacts/, in dependency order (chapter 4's student route starts
 # from the sequence-KD student). Each finished result stays in the cache, so running
 # this again after an interruption resumes with the first unfinished one.
 # Hours on 2 cores: run it in the background (nohup bash scripts/ship_v2.sh &).
@@ -17,4 +17,4 @@ py distill --method frame --ship
 py distill --method frame+sequence --ship
 py distill --method ctc --labelled 2000 --ship
 py distill --method sequence --labelled 2000 --ship
-echo "== $(date -u +%H:%M:%S) done: every v2 result is in course_lib/artifacts/v2/"
+echo "== $(date -u +%H:%M:%S) done: every v2 result is in course_lib/artifacts/"

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 import course_lib as cl
-from course_lib.core.corpus.build import CORPUS_V2
-from course_lib.zoo import ARTIFACTS, baseline, shipped_file
+from course_lib.zoo import baseline, shipped_file
 
 SHIPPED = shipped_file("baseline")
 
@@ -66,17 +65,16 @@ def test_real_speaker_transcripts_are_cached_by_the_artifact(cache, tmp_path):
         cl.real_transcripts(broken, path)
 
 
-def test_the_v2_recipe_has_its_own_key_and_never_trains_on_the_unseen_speaker(
+def test_each_example_has_its_own_key_and_never_trains_on_the_unseen_speaker(
         monkeypatch):
-    v1 = baseline.baseline_key()
-    for name, value in (("CORPUS", CORPUS_V2), ("MODEL", baseline.MODEL_V2),
-                        ("TRAIN", baseline.TRAIN_V2), ("REAL", cl.real.ADAPT_SPEAKERS)):
+    v2 = baseline.baseline_key()  # the default example
+    for name, value in (("CORPUS", cl.CorpusConfig()), ("MODEL", baseline.MODEL_V1),
+                        ("TRAIN", baseline.TRAIN_V1), ("REAL", ())):
         monkeypatch.setattr(baseline, name, value)
-    v2 = baseline.baseline_key()
+    v1 = baseline.baseline_key()
     assert v2 != v1
-    if ARTIFACTS.name != "v2":  # run under v1: v2's files are in their own folder
-        shipped = ARTIFACTS / "v2" / "baseline.safetensors"
-        assert cl.read_metadata(shipped)["baseline_key"] == v2
+    # the first edition's baseline, shipped for chapter 1's comparison
+    assert cl.read_metadata(baseline.V1_FILE)["baseline_key"] == v1
     assert cl.real.UNSEEN_SPEAKER not in cl.real.ADAPT_SPEAKERS
-    monkeypatch.setattr(baseline, "REAL", ())
-    assert baseline.baseline_key() != v2
+    monkeypatch.setattr(baseline, "REAL", cl.real.ADAPT_SPEAKERS)
+    assert baseline.baseline_key() != v1

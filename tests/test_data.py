@@ -227,8 +227,9 @@ TINY_V2 = dataclasses.replace(build.CORPUS_V2, seed=7, n_train=16, n_dev=8, n_te
 
 def test_v1_keys_and_plans_are_unchanged_by_the_v2_fields():
     v1 = cl.CorpusConfig()
-    assert v1.key() == "d04d7c6ffe86"  # the key the shipped v1 models record
-    assert cl.baseline.CORPUS.key() == v1.key()
+    assert v1.key() == "d04d7c6ffe86"  # the key the shipped v1 baseline records
+    assert cl.read_metadata(cl.baseline.V1_FILE)["corpus_key"] == v1.key()
+    assert cl.baseline.CORPUS.key() == build.CORPUS_V2.key()  # the default example
     assert {p["kind"] for p in plan_corpus(TINY)} == {"command"}
     assert "telephone" not in plan_corpus(TINY)[0]
     assert build.CORPUS_V2.key() != v1.key()

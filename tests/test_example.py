@@ -37,16 +37,16 @@ def probe(example: str | None, tmp_path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_v1_is_the_default_and_v2_switches_everything(tmp_path):
+def test_v2_is_the_default_and_v1_switches_everything(tmp_path):
     from course_lib.core.corpus.build import CORPUS_V2, CorpusConfig
 
-    v1, v2 = probe(None, tmp_path), probe("v2", tmp_path)
-    assert v1 == probe("v1", tmp_path)
+    v2, v1 = probe(None, tmp_path), probe("v1", tmp_path)
+    assert v2 == probe("v2", tmp_path)
     assert v1 == dict(corpus=CorpusConfig().key(), lexicon="snap", lr=1e-3,
-                      specaugment=True, artifacts="artifacts", ledger="ledger.json",
+                      specaugment=True, artifacts="v1", ledger="ledger.json",
                       student_conv=2, model_conv=2, shipped=True, real=[])
     assert v2 == dict(corpus=CORPUS_V2.key(), lexicon="beam", lr=3e-4,
-                      specaugment=False, artifacts="v2", ledger="ledger-v2.json",
+                      specaugment=False, artifacts="artifacts", ledger="ledger-v2.json",
                       student_conv=1, model_conv=1, shipped=True,
                       real=list(cl.real.ADAPT_SPEAKERS))
 

@@ -22,9 +22,9 @@ from ..core.utils import atomic_copy, cache_dir
 
 T = TypeVar("T")
 
-# The shipped files of the running example that `COURSE_LIB_EXAMPLE` picks: v2's in
-# their own folder until the default flips to v2 (`core.example`).
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / ("v2" if V2 else "")
+# The shipped files of the running example that `COURSE_LIB_EXAMPLE` picks: v2's, and
+# v1's baseline in its own folder (`core.example`).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / ("" if V2 else "v1")
 
 # Every file the package carries: name -> file in `ARTIFACTS`. A shipped file is
 # used only when the key it records equals the key of the configuration asked for.

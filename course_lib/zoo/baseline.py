@@ -3,10 +3,10 @@
 `load_baseline()` returns it from the cache; if it is missing it takes the
 checkpoint shipped in `course_lib/artifacts/` (made by `python -m course_lib
 train-baseline --ship`) when that was trained on exactly the current corpus and
-recipe, and otherwise trains it from scratch: 35 minutes on the 2 CPU cores that
-made the shipped copy, over an hour on slower ones (chapter 1 estimates it for
-the machine it runs on). With `COURSE_LIB_EXAMPLE=v2` (`core.example`) it is the
-running example v2's baseline, shipped in `course_lib/artifacts/v2/` (58 minutes).
+recipe, and otherwise trains it from scratch: 58 minutes on the 2 CPU cores that
+made the shipped copy, longer on slower ones (chapter 1 estimates it for the
+machine it runs on). With `COURSE_LIB_EXAMPLE=v1` (`core.example`) it is the first
+edition's baseline, shipped in `course_lib/artifacts/v1/` (35 minutes).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ TRAIN_V2 = TrainConfig(epochs=14, specaugment=False)
 # The baseline of the running example that `COURSE_LIB_EXAMPLE` picks (`example`).
 MODEL, TRAIN = (MODEL_V2, TRAIN_V2) if V2 else (MODEL_V1, TRAIN_V1)
 REAL = REAL_TRAIN  # the real speakers it trains on: v2's two adaptation speakers
+# The running example v1's baseline (command templates only, 40 ms), shipped so that
+# chapter 1 can score it next to v2's on the same utterances.
+V1_FILE = Path(__file__).resolve().parent.parent / "artifacts/v1/baseline.safetensors"
 
 
 def baseline_key() -> str:

@@ -61,11 +61,11 @@ def distilled_student(cfg: DistillConfig = DistillConfig(),
                       ) -> tuple[CTCModel, Path, list[dict]]:
     """The student trained by `cfg` from the cached baseline as teacher (3.3).
 
-    It learns from the first `train_limit` transcripts (None: all 10,000) and, for
+    It learns from the first `train_limit` transcripts (None: all of them) and, for
     the sequence-level methods, from all `cfg.extra` teacher-labelled utterances.
     Cached by the teacher's sha256 and the configuration. For the default
     configuration of each method the package carries the result (made by
-    `python -m course_lib distill --ship`, 30 to 45 minutes per method on 2
+    `python -m course_lib distill --ship`, 45 to 60 minutes per method on 2
     cores), and for `SCARCE_METHODS` with `train_limit=SCARCE` too (`distill
     --labelled 2000 --ship`); a shipped file is used only when its recorded key
     equals this call's. The history holds the dev WER every `eval_every` steps.
