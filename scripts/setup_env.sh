@@ -4,6 +4,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
+# The real recordings (FSDD, CC BY-SA 4.0) are read from a folder, never committed:
+# beside the project when it is there (developers and CI), else the package's own
+# default (`python -m course_lib fetch-real` downloads them into the user cache).
+if [ -z "${COURSE_LIB_REAL_DIR:-}" ] && [ -d "$ROOT/../shared/data/fsdd-open/recordings" ]; then
+  export COURSE_LIB_REAL_DIR="$(cd "$ROOT/../shared/data/fsdd-open" && pwd)"
+fi
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   echo "== creating $ROOT/.venv"
   "$PY" -m venv "$ROOT/.venv"

@@ -4,6 +4,7 @@ import dataclasses
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,26 +184,83 @@ def test_synthesis_is_in_process_and_named_voice_errors():
         cl.synthesize("hello", cl.Voice("xx-nowhere", "m1"))
 
 
-# Real voices (FSDD): shipped with their license, split by speaker.
+# Real voices (FSDD): read from a folder (never committed), split by speaker.
 
-def test_real_recordings_are_shipped_with_their_license_and_split_by_speaker():
+def test_real_recordings_are_read_from_a_folder_and_split_by_speaker():
     from course_lib.core.corpus import real
 
-    assert (real.FSDD / "LICENSE").read_text().startswith(
-        "Attribution-ShareAlike 4.0 International")
-    assert "CC BY-SA 4.0" in (real.FSDD / "README.md").read_text()
+    assert real.available(), real.missing_message()  # the test command points at them
+    assert not (Path(cl.__file__).parent / "data" / "fsdd").exists()  # not shipped
     every = real.recordings(real.SPEAKERS)
-    assert len(every) == 1500
+    assert len(every) == 2000 and len(real.checksums()) == 2000
+    assert real.verify_real() == []  # every file is the one fsdd.sha256 names
     unseen = real.recordings()  # the default: the unseen real speaker only
     assert {r.speaker for r in unseen} == {real.UNSEEN_SPEAKER} and len(unseen) == 500
-    assert real.UNSEEN_SPEAKER not in real.ADAPT_SPEAKERS
-    assert set(real.ADAPT_SPEAKERS) | {real.UNSEEN_SPEAKER} == set(real.SPEAKERS)
+    assert real.UNSEEN_SPEAKER not in real.TRAINABLE_SPEAKERS
+    assert set(real.ADAPT_SPEAKERS) <= set(real.TRAINABLE_SPEAKERS)
+    assert set(real.TRAINABLE_SPEAKERS) | {real.UNSEEN_SPEAKER} == set(real.SPEAKERS)
     first = unseen[0]
     assert (first.id, first.text) == ("0_nicolas_0", "zero")
     assert {r.text for r in unseen} == set(cl.grammar.DIGITS)
     assert all(r.text in cl.grammar.vocabulary() for r in unseen)
     with pytest.raises(ValueError, match="unknown speakers"):
         real.recordings(("theo",))
+
+
+def test_without_the_recordings_each_real_number_is_skipped_with_one_message(
+        tmp_path, monkeypatch):
+    from course_lib.core import evaluation
+    from course_lib.core.corpus import real
+
+    monkeypatch.setenv(real.REAL_DIR_ENV, str(tmp_path / "nowhere"))
+    assert not real.available()
+    with pytest.raises(real.RealDataMissing, match="fetch-real"):
+        real.recordings()
+    with pytest.warns(evaluation.RealVoicesSkipped, match="COURSE_LIB_REAL_DIR"):
+        assert evaluation.real_transcripts_or_none(None, tmp_path / "x") is None
+    (tmp_path / "other" / "recordings").mkdir(parents=True)  # a folder, but no nicolas
+    monkeypatch.setenv(real.REAL_DIR_ENV, str(tmp_path / "other"))
+    with pytest.raises(real.RealDataMissing, match="no recordings of .'nicolas'"):
+        real.recordings()
+    from course_lib.app.cli import main
+
+    assert main(["fetch-real", "--verify", "--dest", str(tmp_path)]) == 1
+
+
+def test_fetch_real_keeps_only_files_whose_sha256_matches(tmp_path, monkeypatch):
+    import hashlib
+    import io
+    import tarfile
+
+    from course_lib.core.corpus import real
+
+    files = {"0_jackson_0.wav": b"zero", "1_nicolas_3.wav": b"one"}
+    sums = tmp_path / "fsdd.sha256"
+    sums.write_text("".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n"
+                            for n, b in files.items()))
+    monkeypatch.setattr(real, "CHECKSUMS", sums)
+
+    def archive(members: dict[str, bytes]) -> str:  # a GitHub-style .tar.gz
+        path = tmp_path / f"a{len(list(tmp_path.glob('a*')))}.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            for name, blob in {**members, "README.md": b"x"}.items():
+                sub = "" if name == "README.md" else "recordings/"
+                info = tarfile.TarInfo(f"fsdd-26eb9aa/{sub}{name}")
+                info.size = len(blob)
+                tar.addfile(info, io.BytesIO(blob))
+        return path.as_uri()
+
+    dest = real.fetch_real(tmp_path / "ok", archive({**files, "2_theo_0.wav": b"2"}))
+    assert sorted(p.name for p in (dest / "recordings").iterdir()) == sorted(files)
+    assert real.verify_real(dest) == []
+    with pytest.raises(ValueError, match="1_nicolas_3.wav: the downloaded file's"):
+        real.fetch_real(tmp_path / "bad", archive({**files, "1_nicolas_3.wav": b"1"}))
+    assert not (tmp_path / "bad" / "recordings" / "1_nicolas_3.wav").exists()
+    with pytest.raises(ValueError, match="lacks 1 of the course's recordings"):
+        real.fetch_real(tmp_path / "short", archive({"0_jackson_0.wav": b"zero"}))
+    (dest / "recordings" / "0_jackson_0.wav").write_bytes(b"changed")
+    assert real.verify_real(dest) == ["0_jackson_0.wav: SHA-256 differs from "
+                                      "fsdd.sha256"]
 
 
 def test_a_damaged_real_recording_is_refused_with_its_name(tmp_path):

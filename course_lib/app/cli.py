@@ -8,6 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.corpus.build import CorpusConfig, build_corpus, repair_corpus, verify_corpus
+from ..core.corpus.real import (ATTRIBUTION, REAL_DIR_ENV, checksums, fetch_real,
+                                verify_real)
 from ..core.evaluation import CORPUS, latency_waves
 from ..core.inference import recognize
 from ..core.ledger import Ledger
@@ -26,6 +28,8 @@ from ..zoo.pruned import long_pruned_baseline
 from ..zoo.students import distilled_student, shipped_name
 from .bench import run
 from .labs import generate_student_copies, init_course
+from .study import ARMS, run_arm
+from .study import table as study_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     room = sub.add_parser("classroom", help="set up an nbgrader course folder, one "
                           "assignment per lab (book: For instructors)")
     room.add_argument("dir", type=Path, help="the course folder (created if missing)")
+    fr = sub.add_parser("fetch-real", help="download the real recordings (FSDD, CC "
+                        "BY-SA 4.0) at the pinned commit and check every file")
+    fr.add_argument("--dest", type=Path, default=None,
+                    help=f"folder to fill (default: {REAL_DIR_ENV}, else <cache>/fsdd)")
+    fr.add_argument("--verify", action="store_true",
+                    help="only check the folder's files against their SHA-256")
+    st = sub.add_parser("study", help="train and score arms of the v3 design study "
+                        "(issue 40), or print its table")
+    st.add_argument("arms", nargs="*", help=f"arms to run, of {sorted(ARMS)}")
+    st.add_argument("--table", action="store_true", help="print the finished arms")
     args = p.parse_args(argv)
 
     if args.cmd == "report":
@@ -99,6 +113,28 @@ def main(argv: list[str] | None = None) -> int:
             bad = verify_corpus(corpus)
             print("damaged:", bad or "none")
             return 1 if bad else 0
+        return 0
+    if args.cmd == "fetch-real":
+        if args.verify:
+            problems = verify_real(args.dest)
+            print("\n".join(problems) if problems else
+                  f"all {len(checksums())} recordings match their SHA-256")
+            return 1 if problems else 0
+        try:
+            dest = fetch_real(args.dest)
+        except (OSError, ValueError) as exc:
+            print(f"fetch-real: {exc}")
+            return 1
+        print(f"{len(checksums())} recordings checked into {dest / 'recordings'} "
+              f"({ATTRIBUTION})")
+        return 0
+    if args.cmd == "study":
+        unknown = sorted(set(args.arms) - set(ARMS))
+        if unknown:
+            p.error(f"unknown arms {unknown}; the study has {sorted(ARMS)}")
+        for name in args.arms:
+            run_arm(ARMS[name])
+        print(study_table())
         return 0
     if args.cmd == "train":
         # the running example's corpus and model (`example`), the generic recipe

@@ -1,0 +1,151 @@
+"""The running example v3's design study: arms trained for equal wall time (issue 40).
+
+Each arm is a config value (model, recipe, corpus, real speakers); `run_arm` picks its
+epoch count from a short timing probe so that every arm trains for about the same
+wall time, trains it with `core.training.train` (checkpoints, resume), and scores
+it on the same utterances: all 800 dev utterances, 400 of its own training
+utterances (does it fit its data?) and every real speaker. The result, per-epoch dev
+WER and every hypothesis included (so that two arms can be compared by the paired
+bootstrap), is written to `studies/v3/<arm>.json`, which the project commits.
+
+    python -m course_lib study size-2.6M            # one arm (resumes if cut)
+    python -m course_lib study --table              # the table of finished arms
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..core.batching import Example, featurize, length_batches
+from ..core.corpus.build import CORPUS_V2, CorpusConfig, build_corpus
+from ..core.corpus.real import SPEAKERS, TRAINABLE_SPEAKERS, UNSEEN_SPEAKER
+from ..core.evaluation import real_examples
+from ..core.inference import transcribe
+from ..core.losses import ctc_loss
+from ..core.metrics import score
+from ..core.model import CTCModel, ModelConfig, count_params
+from ..core.training import TrainConfig, train, train_step
+from ..core.utils import atomic_write_json, cache_dir, config_hash
+
+STUDY_DIR = Path(__file__).resolve().parents[2] / "studies" / "v3"
+V2_MODEL = ModelConfig(n_conv=1)  # the running example v2's design (1.2 M)
+V2_TRAIN = TrainConfig(specaugment=False, threads=1)  # its recipe; epochs: the probe
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of the study: trained for about `minutes` of wall time."""
+
+    name: str
+    model: ModelConfig = V2_MODEL
+    train: TrainConfig = V2_TRAIN
+    corpus: CorpusConfig = CORPUS_V2
+    real: tuple[str, ...] = TRAINABLE_SPEAKERS
+    minutes: float = 60.0
+    note: str = ""
+
+    def key(self) -> str:
+        """Hash of everything the arm's result depends on (its name excluded)."""
+        d = asdict(self)
+        d.pop("name")
+        d.pop("note")
+        d["corpus"] = self.corpus.key()
+        return config_hash(d)
+
+
+ARMS = {a.name: a for a in (
+    Arm("size-1.2M", note="v2's design: conv 256, 3 x BiGRU 144, 20 ms frames"),
+    Arm("size-2.6M", replace(V2_MODEL, rnn_hidden=224),
+        note="3 x BiGRU 224"),
+    Arm("size-5.1M", replace(V2_MODEL, rnn_hidden=320, conv_channels=320),
+        note="conv 320, 3 x BiGRU 320"),
+)}
+
+
+def probe_seconds_per_step(model_cfg: ModelConfig, cfg: TrainConfig,
+                           examples: list[Example], steps: int = 12) -> float:
+    """Seconds per training step of `model_cfg`, timed on random batches."""
+    torch.set_num_threads(cfg.threads)
+    model = CTCModel(model_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    gen = torch.Generator().manual_seed(0)
+    batches = length_batches([e.feats.shape[0] for e in examples], cfg.batch_size,
+                             shuffle=True, seed=0)
+    batches = random.Random(0).sample(batches, steps + 2)
+    seconds = []
+    for idx in batches:
+        t0 = time.perf_counter()
+        train_step(model, [examples[i] for i in idx], ctc_loss, opt, sched,
+                   list(model.parameters()), cfg, gen)
+        seconds.append(time.perf_counter() - t0)
+    return sum(seconds[2:]) / steps  # the first two warm the kernels up
+
+
+def _scored(model: torch.nn.Module, examples: list[Example]) -> dict:
+    """Greedy WER with its 95 % interval, and the hypotheses, on `examples`."""
+    refs = [e.text for e in examples]
+    hyps = transcribe(model, examples)
+    wer, (lo, hi) = score(refs, hyps)
+    return dict(wer=wer, lo=lo, hi=hi, n=len(refs), ids=[e.id for e in examples],
+                hyps=hyps)
+
+
+def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
+    """Train `arm` for about `arm.minutes` (resuming if cut) and score it; its result,
+    also written to `out_dir/<name>.json`."""
+    if UNSEEN_SPEAKER in arm.real:
+        raise ValueError(f"{UNSEEN_SPEAKER} is the unseen real speaker: never train "
+                         "on it")
+    run_dir = cache_dir() / "study" / f"{arm.name}-{arm.key()}"
+    plan = run_dir / "plan.json"
+    corpus = build_corpus(arm.corpus, progress=progress)
+    train_ex = featurize(corpus, "train", progress=progress)
+    if not plan.exists():  # the probe decides the epochs once; a resume reuses them
+        total = train_ex + real_examples(arm.real)
+        per_step = probe_seconds_per_step(arm.model, arm.train, total)
+        steps = math.ceil(len(total) / arm.train.batch_size)
+        epochs = max(1, round(60 * arm.minutes / (per_step * steps)))
+        atomic_write_json(plan, dict(seconds_per_step=per_step, steps=steps,
+                                     epochs=epochs))
+    epochs = json.loads(plan.read_text())["epochs"]
+    cfg = replace(arm.train, epochs=epochs)
+    result = train(run_dir, arm.corpus, arm.model, cfg, progress=progress,
+                   real_speakers=arm.real)
+    model = result.model.eval()
+    torch.set_num_threads(arm.train.threads)
+    out = dict(arm=arm.name, note=arm.note, key=arm.key(),
+               params=count_params(model), epochs=epochs,
+               train_seconds=result.seconds, history=result.history,
+               config=json.loads(json.dumps(asdict(arm), default=str)),
+               machine=f"{platform.processor() or platform.machine()}, "
+                       f"{arm.train.threads} thread(s), torch {torch.__version__}",
+               dev=_scored(model, featurize(corpus, "dev", progress=False)),
+               train_fit=_scored(model, train_ex[:400]),
+               real={s: _scored(model, real_examples((s,))) for s in SPEAKERS})
+    atomic_write_json(Path(out_dir) / f"{arm.name}.json", out)
+    return out
+
+
+def table(out_dir: Path = STUDY_DIR) -> str:
+    """The finished arms, one line each: size, epochs, time, WERs (percent)."""
+    lines = [f"{'arm':<14}{'params':>10}{'epochs':>7}{'min':>6}{'dev':>7}"
+             f"{'fit':>7}" + "".join(f"{s:>9}" for s in SPEAKERS)]
+    for path in sorted(Path(out_dir).glob("*.json")):
+        r = json.loads(path.read_text())
+        lines.append(f"{r['arm']:<14}{r['params']:>10,}{r['epochs']:>7}"
+                     f"{r['train_seconds'] / 60:>6.0f}{100 * r['dev']['wer']:>7.1f}"
+                     f"{100 * r['train_fit']['wer']:>7.1f}"
+                     + "".join(f"{100 * r['real'][s]['wer']:>9.1f}" for s in SPEAKERS))
+    return "\n".join(lines)
+
+
+__all__ = ["ARMS", "Arm", "run_arm", "table", "probe_seconds_per_step"]
