@@ -25,7 +25,9 @@ from .core.corpus import augment, grammar, synth
 from .core.corpus.build import (Corpus, CorpusConfig, Utterance, build_corpus,
                                 open_corpus, repair_corpus, verify_corpus)
 from .core.corpus.synth import Voice, synthesize
+from .core.classical import pocketsphinx_transcripts
 from .core.decode import collapse, greedy_decode, snap_to_vocabulary
+from .core.example import EXAMPLE, RunningExample
 from .core.corpus import real
 from .core.evaluation import (CORPUS, dev_examples, dev_wer, latency_waves,
                               real_examples, real_transcripts, record_model,
@@ -74,6 +76,7 @@ from .app import bench, labs, memory, parallel, recap, viz
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXAMPLE", "RunningExample", "pocketsphinx_transcripts",
     # chapter 1
     "checking", "modelfile", "utils", "AudioError", "check_waveform", "load_audio",
     "Example", "collate", "featurize", "length_batches", "augment", "grammar",

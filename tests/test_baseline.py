@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import course_lib as cl
+from course_lib.core.example import EXAMPLES
 from course_lib.zoo import baseline, shipped_file
 
 SHIPPED = shipped_file("baseline")
@@ -68,8 +69,9 @@ def test_real_speaker_transcripts_are_cached_by_the_artifact(cache, tmp_path):
 def test_each_example_has_its_own_key_and_never_trains_on_the_unseen_speaker(
         monkeypatch):
     v2 = baseline.baseline_key()  # the default example
-    for name, value in (("CORPUS", cl.CorpusConfig()), ("MODEL", baseline.MODEL_V1),
-                        ("TRAIN", baseline.TRAIN_V1), ("REAL", ())):
+    # the first edition's recipe: corpus v1, 40 ms frames, 22 epochs, no real speakers
+    for name, value in (("CORPUS", cl.CorpusConfig()), ("MODEL", cl.ModelConfig()),
+                        ("TRAIN", cl.TrainConfig(epochs=22)), ("REAL", ())):
         monkeypatch.setattr(baseline, name, value)
     v1 = baseline.baseline_key()
     assert v2 != v1
@@ -78,3 +80,9 @@ def test_each_example_has_its_own_key_and_never_trains_on_the_unseen_speaker(
     assert cl.real.UNSEEN_SPEAKER not in cl.real.ADAPT_SPEAKERS
     monkeypatch.setattr(baseline, "REAL", cl.real.ADAPT_SPEAKERS)
     assert baseline.baseline_key() != v1
+    v3 = EXAMPLES["v3"]  # the running example v3: its own key, a third speaker
+    for name, value in (("CORPUS", v3.corpus), ("MODEL", v3.model),
+                        ("TRAIN", v3.train), ("REAL", v3.real_train)):
+        monkeypatch.setattr(baseline, name, value)
+    assert baseline.baseline_key() not in (v1, v2)
+    assert cl.real.UNSEEN_SPEAKER not in v3.real_train

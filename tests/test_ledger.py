@@ -50,8 +50,9 @@ def test_out_of_domain_columns(cache, tmp_path):
     assert rec.wer == 2 / 9 and rec.wer_words == 1 / 3  # 'fife' in 3 word-kind words
     assert rec.wer_lexicon == 1 / 9 and rec.wer_real == 1 / 2
     for name in cl.ledger.CI_FIELDS:
-        lo, hi = getattr(rec, name)
-        assert 0 <= lo <= hi
+        if name != "wer_fit_ci95":  # the baseline's own column (chapter 1)
+            lo, hi = getattr(rec, name)
+            assert 0 <= lo <= hi
     back = cl.Ledger().get("ood")
     assert back == rec  # the intervals come back as tuples
     table = cl.Ledger().table()
@@ -94,36 +95,39 @@ def test_corrupt_ledger_is_explained(cache):
         path.unlink()
 
 
-@pytest.mark.parametrize("v2", [False, True])
-def test_record_model_measures_every_column_of_its_example(tiny_corpus, tmp_path,
-                                                            monkeypatch, v2):
-    from course_lib.core import evaluation
-    from tinycfg import TINY
-
+def test_record_model_measures_every_column(tiny_corpus, tmp_path):
     from dataclasses import replace
 
     from course_lib.core.corpus.build import CORPUS_V2
 
-    monkeypatch.setattr(evaluation, "V2", v2)
-    monkeypatch.setattr(evaluation, "PRIMARY", not v2)
-    # v2's corpus has word kinds: a tiny one of it (its test split only is built)
-    corpus = replace(CORPUS_V2, n_train=20, n_dev=8, n_test=24, chunk_size=24) if v2 \
-        else TINY
+    # corpus v2 has word kinds: a tiny one of it (its test split only is built)
+    corpus = replace(CORPUS_V2, n_train=20, n_dev=8, n_test=24, chunk_size=24)
     model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
     path = cl.save_model(model, tmp_path / "every.safetensors")
     rec = cl.record_model("every", "2", model, path, {"k": 2}, corpus_cfg=corpus,
                           progress=False)
-    refs, hyps = cl.test_transcripts(model, path, corpus_cfg=corpus, lexicon=not v2,
+    refs, hyps = cl.test_transcripts(model, path, corpus_cfg=corpus, lexicon=False,
                                      progress=False)
     assert rec.wer == cl.error_rates(refs, hyps)["wer"] and rec.n_test == len(refs)
     assert rec.latency_ms > 0 and rec.config == {"k": 2}
     assert cl.Ledger().get("every") == rec
-    v2_columns = (rec.wer_lexicon, rec.wer_words, rec.wer_real)
-    if v2:  # every column, with its interval (an untrained model: all wrong)
-        assert None not in v2_columns and rec.wer_real >= 1.0
-        assert rec.wer_real_ci95 is not None and rec.wer_lexicon_ci95 is not None
-    else:
-        assert v2_columns == (None, None, None)
+    # every column, with its interval (an untrained model: all wrong)
+    assert None not in (rec.wer_lexicon, rec.wer_words, rec.wer_real)
+    assert rec.wer_real >= 1.0
+    assert rec.wer_real_ci95 is not None and rec.wer_lexicon_ci95 is not None
+    assert rec.wer_speakers is None and rec.wer_fit is None  # the baseline's own
+
+
+def test_the_baselines_own_columns_every_speaker_and_the_fit(cache, tmp_path):
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "own.safetensors")
+    rec = cl.measure("own", "1", model, path, ["call mom"], ["call mom"],
+                     speakers={"ann": (["five", "six"], ["five", "sticks"]),
+                               "bob": (["one"], ["one"])},
+                     fit=(["turn on the fan"], ["turn the fan"]))
+    assert rec.wer_speakers["ann"][0] == 0.5 and rec.wer_speakers["bob"] == [0, 0, 0]
+    assert rec.wer_fit == 0.25 and rec.wer_fit_ci95 == (0.25, 0.25)
+    assert cl.Ledger().get("own") == rec
 
 
 def test_record_model_scores_the_runner_and_counts_the_model(tiny_corpus, tmp_path):

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a tiny corpus and model, for smoke tests")
     t.add_argument("--epochs", type=int, default=None)
     b = sub.add_parser("train-baseline",
-                       help="train the baseline into the cache (the running example "
-                            "v2's with COURSE_LIB_EXAMPLE=v2)")
+                       help="train the running example's baseline into the cache "
+                            "(COURSE_LIB_EXAMPLE picks the example)")
     b.add_argument("--ship", action="store_true",
                    help="also copy it to course_lib/artifacts/ (for maintainers)")
     d = sub.add_parser("distill", help="train the chapter 3.3 students (KD and not)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -26,17 +25,18 @@ import torch
 
 from ..core.batching import Example, featurize, length_batches
 from ..core.corpus.build import CORPUS_V2, CorpusConfig, build_corpus
+from ..core.example import EXAMPLES
 from ..core.corpus.real import SPEAKERS, TRAINABLE_SPEAKERS, UNSEEN_SPEAKER
 from ..core.evaluation import real_examples
 from ..core.inference import transcribe
 from ..core.losses import ctc_loss
 from ..core.metrics import score
 from ..core.model import CTCModel, ModelConfig, count_params
-from ..core.training import TrainConfig, train, train_step
+from ..core.training import TrainConfig, machine, train, train_step
 from ..core.utils import atomic_write_json, cache_dir, config_hash
 
 STUDY_DIR = Path(__file__).resolve().parents[2] / "studies" / "v3"
-V2_MODEL = ModelConfig(n_conv=1)  # the running example v2's design (1.2 M)
+V2_MODEL = EXAMPLES["v2"].model  # the running example v2's design (1.2 M)
 V2_TRAIN = TrainConfig(specaugment=False, threads=1)  # its recipe; epochs: the probe
 
 
@@ -126,8 +126,7 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
                params=count_params(model), epochs=epochs,
                train_seconds=result.seconds, history=result.history,
                config=json.loads(json.dumps(asdict(arm), default=str)),
-               machine=f"{platform.processor() or platform.machine()}, "
-                       f"{arm.train.threads} thread(s), torch {torch.__version__}",
+               machine=f"{machine(arm.train.threads)}, torch {torch.__version__}",
                dev=_scored(model, featurize(corpus, "dev", progress=False)),
                train_fit=_scored(model, train_ex[:400]),
                real={s: _scored(model, real_examples((s,))) for s in SPEAKERS})

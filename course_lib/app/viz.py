@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.example import V2
+from ..core.example import EXAMPLE
 from ..core.text import VOCAB
 
 
@@ -30,7 +30,7 @@ def plot_spectrogram(feats: torch.Tensor, title: str = "", ax=None,
 
 
 def plot_posteriors(log_probs: torch.Tensor, text: str = "", ax=None,
-                    frame_ms: float = 20.0 if V2 else 40.0):
+                    frame_ms: float = EXAMPLE.frame_ms):
     """CTC posteriors (T, V) as a heat map: symbols (blank on top) over time."""
     import matplotlib.pyplot as plt
 

@@ -17,10 +17,10 @@ from typing import Callable
 import torch
 
 from .batching import Example, featurize
-from .corpus.build import CORPUS, CorpusConfig, build_corpus
-from .corpus.real import (ADAPT_SPEAKERS, UNSEEN_SPEAKER, available, missing_message,
+from .corpus.build import CorpusConfig, build_corpus
+from .corpus.real import (SPEAKERS, UNSEEN_SPEAKER, available, missing_message,
                           recording_audio, recordings)
-from .example import V2
+from .example import EXAMPLE
 from .features import FeatureConfig, log_mel
 from .inference import (PRIMARY, Lexicon, decoder_id, recognize, transcribe,
                         transcribe_each)
@@ -30,8 +30,9 @@ from .text import encode
 from .utils import atomic_write_json, cache_dir, config_hash, sha256_file
 
 _REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per session
-# The real speakers the running example's baseline trains on: none in v1.
-REAL_TRAIN: tuple[str, ...] = ADAPT_SPEAKERS if V2 else ()
+CORPUS = EXAMPLE.corpus  # the running example's corpus: every chapter scores on it
+# The real speakers the running example's baseline (and every recipe) trains on.
+REAL_TRAIN: tuple[str, ...] = EXAMPLE.real_train
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
@@ -184,13 +185,15 @@ def record_model(name: str, chapter: str, model: torch.nn.Module,
                  artifact: str | Path, config: dict | None = None,
                  latency_fn: Callable[[torch.Tensor], object] | None = None,
                  corpus_cfg: CorpusConfig = CORPUS, progress: bool = True,
-                 runner: torch.nn.Module | None = None) -> Record:
+                 runner: torch.nn.Module | None = None, extra: dict | None = None
+                 ) -> Record:
     """Every ledger column of `model`, saved as `artifact`, measured and recorded
-    (chapter 2): the test WER and CER (snapped in v1; greedy in v2, the primary
-    number) and, in v2, the lexicon decoder's WER, isolated words and free strings,
-    and the unseen real speaker, each with its interval. The latency is that of
+    (chapter 2): the test WER and CER (greedy CTC, the primary number), the lexicon
+    decoder's WER, isolated words and free strings, and the unseen real speaker
+    (n/a without the recordings), each with its interval. The latency is that of
     `latency_fn` (default: `recognize` as the primary WER decodes) on the fixed
-    timing waves.
+    timing waves. `extra` holds more of `measure`'s columns (the baseline's
+    `speakers` and `fit`).
 
     `runner`, if given, is what actually runs the file (an int8 engine, an ONNX
     Runtime session wrapped as a module): it is transcribed and timed, while the
@@ -198,18 +201,37 @@ def record_model(name: str, chapter: str, model: torch.nn.Module,
     quantized engine hides its weights from `parameters()`).
     """
     runner = model if runner is None else runner
-    lexicons = (PRIMARY, "beam") if V2 else (PRIMARY,)  # one forward pass for both
+    lexicons = (PRIMARY, "beam")  # one forward pass for both
     scored = test_transcripts_each(runner, artifact, lexicons, corpus_cfg=corpus_cfg,
                                    progress=progress)
     refs, hyps = scored[0]
-    columns: dict = {}
-    if V2:
-        columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg),
-                       lexicon_hyps=scored[1][1],
-                       real=real_transcripts_or_none(runner, artifact))
+    columns = dict(kinds=test_kinds(corpus_cfg=corpus_cfg), lexicon_hyps=scored[1][1],
+                   real=real_transcripts_or_none(runner, artifact))
     if latency_fn is None:
         def latency_fn(wav: torch.Tensor) -> str:
             return recognize(runner, wav, lexicon=PRIMARY)
     return measure(name, chapter, model, artifact, refs, hyps, latency_fn=latency_fn,
                    latency_waves=latency_waves(corpus_cfg=corpus_cfg), config=config,
-                   **columns)
+                   **columns, **(extra or {}))
+
+
+def fit_transcripts(model: torch.nn.Module, artifact: str | Path, n: int = 400,
+                    corpus_cfg: CorpusConfig = CORPUS) -> tuple[list[str], list[str]]:
+    """(references, greedy hypotheses) of the first `n` training utterances, cached
+    by the artifact's sha256: does the model fit its own data? (chapter 1)"""
+    def examples() -> list[Example]:
+        corpus = build_corpus(corpus_cfg, splits=("train",), progress=False)
+        return featurize(corpus, "train", limit=n, progress=False)
+
+    name = config_hash(dict(artifact=sha256_file(artifact), corpus=corpus_cfg.key(),
+                            split="train", limit=n, lexicon="greedy")) + ".json"
+    return _cached_each([name], model, artifact, examples, (False,))[0]
+
+
+def speaker_transcripts(model: torch.nn.Module, artifact: str | Path
+                        ) -> dict[str, tuple[list[str], list[str]]]:
+    """{speaker: (refs, greedy hyps)} for every real speaker, each on his own
+    (chapter 1); {} when the recordings are missing."""
+    if not available():
+        return {}
+    return {s: real_transcripts(model, artifact, speakers=(s,)) for s in SPEAKERS}

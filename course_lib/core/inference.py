@@ -19,16 +19,16 @@ from .audio import AudioError, check_waveform
 from .batching import Example, collate, length_batches
 from .corpus.grammar import vocabulary
 from .decode import greedy_decode, snap_to_vocabulary
-from .example import V2
+from .example import EXAMPLE
 from .features import FeatureConfig, log_mel
 from .lexicon import decoder_key, lexicon_decode
 
 Lexicon = bool | str  # False (greedy), "snap", "beam", or True (= LEXICON)
-# What lexicon=True means: snapping in the running example v1; in v2 the lexicon
-# beam search with the grammar's trigram (`lexicon_decode`), which replaces it.
-LEXICON = "beam" if V2 else "snap"
-# What the ledger's primary WER decodes with: snapping (True) in v1, greedy in v2.
-PRIMARY: Lexicon = not V2
+# What lexicon=True means: the running example's recognizer (`EXAMPLE.lexicon`), the
+# lexicon beam search with the grammar's trigram (`lexicon_decode`).
+LEXICON = EXAMPLE.lexicon
+# What the ledger's primary WER decodes with: greedy CTC (the acoustic model's own).
+PRIMARY: Lexicon = EXAMPLE.primary
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from .corpus.grammar import REPORT_GROUP
-from .example import V2
+from .example import EXAMPLE
 from .metrics import count_nonzero, file_sizes, measure_latency, score
 from .utils import atomic_write_json, cache_dir, sha256_file
 
@@ -56,6 +56,11 @@ class Record:
     wer_words_ci95: tuple[float, float] | None = None
     wer_real: float | None = None  # the unseen real speaker
     wer_real_ci95: tuple[float, float] | None = None
+    # the baseline's extra columns (chapter 1): every real speaker on his own,
+    # {speaker: [wer, lo, hi]}, and the greedy WER on 400 of its training utterances
+    wer_speakers: dict[str, list[float]] | None = None
+    wer_fit: float | None = None
+    wer_fit_ci95: tuple[float, float] | None = None
 
 
 CI_FIELDS = tuple(name for name in Record.__dataclass_fields__
@@ -63,7 +68,7 @@ CI_FIELDS = tuple(name for name in Record.__dataclass_fields__
 
 
 def _default_ledger_path() -> Path:
-    return cache_dir() / ("ledger-v2.json" if V2 else "ledger.json")
+    return cache_dir() / EXAMPLE.ledger
 
 
 class Ledger:
@@ -151,7 +156,9 @@ def measure(name: str, chapter: str, model: torch.nn.Module,
             latency_waves: list[torch.Tensor] | None = None,
             config: dict | None = None, ledger: Ledger | None = None,
             kinds: list[str] | None = None, lexicon_hyps: list[str] | None = None,
-            real: tuple[list[str], list[str]] | None = None) -> Record:
+            real: tuple[list[str], list[str]] | None = None,
+            speakers: dict[str, tuple[list[str], list[str]]] | None = None,
+            fit: tuple[list[str], list[str]] | None = None) -> Record:
     """Measure one model + artifact and add the record to the ledger (chapter 2).
 
     `hyps` are the model's transcripts of the test references `refs`; the latency
@@ -159,7 +166,8 @@ def measure(name: str, chapter: str, model: torch.nn.Module,
     Optional, each scored with its interval: `kinds` (each test utterance's text
     kind) gives `wer_words`, `lexicon_hyps` (the same utterances decoded with the
     lexicon) `wer_lexicon`, `real` (refs, hyps of the unseen real speaker)
-    `wer_real`.
+    `wer_real`, `speakers` ({speaker: (refs, hyps)}) `wer_speakers`, and `fit`
+    (refs, hyps of training utterances) `wer_fit`.
     """
     wer, wer_ci = score(refs, hyps)
     cer, cer_ci = score(refs, hyps, unit="char")
@@ -175,6 +183,11 @@ def measure(name: str, chapter: str, model: torch.nn.Module,
                 [refs[i] for i in words], [hyps[i] for i in words])
     if real is not None:
         scores["wer_real"], scores["wer_real_ci95"] = score(*real)
+    if speakers:
+        scores["wer_speakers"] = {s: [w, *ci] for s, (w, ci) in
+                                  ((s, score(*pair)) for s, pair in speakers.items())}
+    if fit is not None:
+        scores["wer_fit"], scores["wer_fit_ci95"] = score(*fit)
     sizes = file_sizes(artifact)
     lat = None
     if latency_fn is not None and latency_waves:

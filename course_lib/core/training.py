@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,51 +27,13 @@ from .batching import Example, collate, featurize, length_batches, spec_augment
 from .corpus.build import CorpusConfig, build_corpus
 from .corpus.real import UNSEEN_SPEAKER
 from .evaluation import real_examples
-from .example import V2
 from .inference import transcribe
 from .losses import ctc_loss
 from .metrics import error_rates, paired_wer
 from .model import CTCModel, ModelConfig
 from .modelfile import save_model
+from .recipe import FinetuneConfig, TrainConfig
 from .utils import config_hash, seed_everything
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; `max_minutes` caps the wall-clock time."""
-
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 3e-3
-    warmup: float = 0.05  # fraction of the steps spent warming up the learning rate
-    weight_decay: float = 1e-2
-    grad_clip: float = 5.0
-    seed: int = 0
-    sortagrad: bool = True
-    specaugment: bool = True
-    freq_mask: int = 10  # SpecAugment: up to 10 of 80 mel bands, twice
-    time_mask: int = 20  # and up to 20 frames (200 ms), twice
-    max_minutes: float | None = None
-    threads: int = 2
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """A short training run that starts from a trained model (chapters 3.1-3.4)."""
-
-    steps: int = 600
-    batch_size: int = 32
-    # peak; cosine decay to zero over `steps`. In the running example v2 the recipe
-    # that passes the dense control (`finetune_control`): lr 3e-4, no SpecAugment.
-    lr: float = 3e-4 if V2 else 1e-3
-    warmup: float = 0.0  # fraction of the steps spent warming up
-    weight_decay: float = 0.0
-    grad_clip: float = 5.0
-    seed: int = 0
-    specaugment: bool = not V2
-    freq_mask: int = 10
-    time_mask: int = 20
-    threads: int = 2
 
 
 # ----------------------------------------------------------------------------------
@@ -255,6 +218,12 @@ class TrainResult:
     path: Path | None = None
 
 
+def machine(threads: int) -> str:
+    """Where a run trained, as its files record it: processor and threads (ch. 1)."""
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu}, {threads} thread(s), {os.cpu_count()} cores"
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises gloo when launched by torchrun."""
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
@@ -363,7 +332,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
             model, out / "model.safetensors", corpus_key=corpus_cfg.key(),
             corpus_config=asdict(corpus_cfg), train_config=asdict(cfg),
             history=history, train_seconds=round(elapsed, 1), world_size=world,
-            train_limit=train_limit, torch_version=torch.__version__,
+            train_limit=train_limit, trained_on=machine(cfg.threads),
+            torch_version=torch.__version__,
             torchaudio_version=torchaudio.__version__,
             **({"real_speakers": list(real_speakers)} if real_speakers else {}))
     if world > 1:

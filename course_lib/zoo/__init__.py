@@ -15,16 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from ..core.example import V2
+from ..core.example import EXAMPLE
 from ..core.model import CTCModel
 from ..core.modelfile import load_model, read_metadata
 from ..core.utils import atomic_copy, cache_dir
 
 T = TypeVar("T")
 
-# The shipped files of the running example that `COURSE_LIB_EXAMPLE` picks: v2's, and
-# v1's baseline in its own folder (`core.example`).
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / ("" if V2 else "v1")
+# The shipped files of the running example (`core.example`): v2's at the top of
+# `artifacts/`, v3's in `artifacts/v3/` (v1's baseline, for chapter 1, in `v1/`).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / EXAMPLE.artifacts
 
 # Every file the package carries: name -> file in `ARTIFACTS`. A shipped file is
 # used only when the key it records equals the key of the configuration asked for.

@@ -5,8 +5,8 @@ checkpoint shipped in `course_lib/artifacts/` (made by `python -m course_lib
 train-baseline --ship`) when that was trained on exactly the current corpus and
 recipe, and otherwise trains it from scratch: 58 minutes on the 2 CPU cores that
 made the shipped copy, longer on slower ones (chapter 1 estimates it for the
-machine it runs on). With `COURSE_LIB_EXAMPLE=v1` (`core.example`) it is the first
-edition's baseline, shipped in `course_lib/artifacts/v1/` (35 minutes).
+machine it runs on). Which baseline it is, the running example says
+(`core.example.EXAMPLE`): its design, recipe and real speakers.
 """
 
 from __future__ import annotations
@@ -14,21 +14,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..core.example import V2
-from ..core.evaluation import CORPUS, REAL_TRAIN, record_model
+from ..core.example import EXAMPLE
+from ..core.evaluation import (CORPUS, REAL_TRAIN, fit_transcripts, record_model,
+                               speaker_transcripts)
 from ..core.ledger import Ledger, Record
-from ..core.model import CTCModel, ModelConfig
+from ..core.model import CTCModel
 from ..core.modelfile import load_model, read_metadata, save_model
-from ..core.training import TrainConfig, train
+from ..core.training import train
 from ..core.utils import cache_dir, config_hash, sha256_file
 from . import cached_result, shipped_fits
 
-# The running example v1: corpus v1 (eSpeak command templates), 40 ms frames.
-MODEL_V1 = ModelConfig()
-TRAIN_V1 = TrainConfig(epochs=22)
-
-# The running example v2 (issue 26): the same design trained on corpus v2 and the two
-# real speakers that may be trained on. Measured choices, each against the run before:
+# The baseline of the running example (`core.example.EXAMPLE`). The running example
+# v2's choices, each measured against the run before (issue 26):
 # - SpecAugment off: on corpus v2 it cost 13 points of greedy test WER in equal runs
 #   (the corpus's own augmentation is enough; the model did not fit its data).
 # - One strided conv (20 ms frames) instead of two (40 ms): fast eSpeak speech put
@@ -38,12 +35,8 @@ TRAIN_V1 = TrainConfig(epochs=22)
 #   real speaker against 54.0 % (both models hear the two trained real speakers
 #   perfectly: the real-voice gap is one of speakers, not of frame rate alone).
 # - Two CTC symbols per 40 ms frame (upsample=2) ended 4 points worse on dev.
-MODEL_V2 = ModelConfig(n_conv=1)
-TRAIN_V2 = TrainConfig(epochs=14, specaugment=False)
-
-# The baseline of the running example that `COURSE_LIB_EXAMPLE` picks (`example`).
-MODEL, TRAIN = (MODEL_V2, TRAIN_V2) if V2 else (MODEL_V1, TRAIN_V1)
-REAL = REAL_TRAIN  # the real speakers it trains on: v2's two adaptation speakers
+MODEL, TRAIN = EXAMPLE.model, EXAMPLE.train
+REAL = REAL_TRAIN  # the real speakers it trains on (`EXAMPLE.real_train`)
 # The running example v1's baseline (command templates only, 40 ms), shipped so that
 # chapter 1 can score it next to v2's on the same utterances.
 V1_FILE = Path(__file__).resolve().parent.parent / "artifacts/v1/baseline.safetensors"
@@ -110,9 +103,10 @@ def _current_record(name: str, path: Path) -> Record | None:
 def baseline_record(progress: bool = True, force: bool = False) -> Record:
     """The baseline's ledger row; measured now if missing, stale or `force` (ch. 1).
 
-    In v2 every column (`record_model`): greedy WER on the eSpeak test set (the
-    primary number), with the lexicon decoder, on isolated words and free strings,
-    and on the unseen real speaker.
+    Every column (`record_model`): greedy WER on the eSpeak test set (the primary
+    number), with the lexicon decoder, on isolated words and free strings, and on
+    the unseen real speaker; and the baseline's own: every real speaker on his own
+    and the greedy WER on 400 of its training utterances (does it fit its data?).
     """
     path = baseline_path(progress)
     record = None if force else _current_record("baseline", path)
@@ -120,11 +114,11 @@ def baseline_record(progress: bool = True, force: bool = False) -> Record:
         return record
     meta = read_metadata(path)
     config = {"model": meta["model_config"], "corpus_key": meta["corpus_key"],
-              "train_seconds": meta["train_seconds"]}
-    if V2:
-        config.update(real_speakers=meta.get("real_speakers", []),
-                      decoder="greedy CTC (wer); lexicon beam + trigram (wer_lexicon)")
-    else:
-        config.update(decoder="greedy CTC + vocabulary snapping")
-    return record_model("baseline", "1", load_baseline(progress), path, config,
-                        progress=progress)
+              "train_seconds": meta["train_seconds"],
+              "real_speakers": meta.get("real_speakers", []),
+              "decoder": "greedy CTC (wer); lexicon beam + trigram (wer_lexicon)"}
+    model = load_baseline(progress)
+    extra = dict(speakers=speaker_transcripts(model, path) or None,
+                 fit=fit_transcripts(model, path))
+    return record_model("baseline", "1", model, path, config, progress=progress,
+                        extra=extra)

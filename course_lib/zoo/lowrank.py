@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.evaluation import dev_wer, train_examples
-from ..core.example import V2
 from ..core.losses import DistillLoss
 from ..core.model import CTCModel
 from ..core.modelfile import save_model
@@ -24,9 +23,9 @@ class LowRankConfig:
     teacher: (1 - alpha) CTC + alpha T^2 KL, the loss of chapter 3.3."""
 
     # The highest threshold, in steps of 0.01, that still removes half the
-    # parameters (chapter 5's rule, scanned on each baseline): 0.75 in v1; in v2 the
+    # parameters (chapter 5's rule, scanned on each baseline): 0.75 on v1's; the v2
     # baseline's spectra are flatter, 0.75 keeps 1.81x fewer and 0.68 2.03x.
-    energy: float = 0.68 if V2 else 0.75
+    energy: float = 0.68
     alpha: float = 0.5
     temperature: float = 2.0
     train: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(

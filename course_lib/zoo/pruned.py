@@ -14,7 +14,6 @@ from pathlib import Path
 from torch import nn
 
 from ..core.evaluation import dev_wer, train_examples
-from ..core.example import V2
 from ..core.training import FinetuneConfig
 from ..core.utils import config_hash, sha256_file
 from ..techniques.pruning.masks import PruneConfig, prune_finetune
@@ -27,10 +26,10 @@ from .baseline import baseline_path, load_baseline
 # dense model as teacher: the sparsity ramps up over the first half, the second half
 # recovers at 90 %. The package carries its result (`SHIPPED["pruned90"]`, made by
 # `python -m course_lib deep-compress --ship`); chapter 4 builds Deep Compression on it.
-# Peak lr 3e-3 in v1; 1e-3 in v2, where 3e-3 fails the dense control (issue 26).
+# Peak lr 1e-3: on the v2 baseline 3e-3 (v1's) fails the dense control (issue 26).
 LONG = PruneConfig(sparsity=0.9, scope="global", schedule="cubic", ramp=0.5, every=20,
                    distill=0.5,
-                   finetune=FinetuneConfig(steps=4000, lr=1e-3 if V2 else 3e-3,
+                   finetune=FinetuneConfig(steps=4000, lr=1e-3,
                                            warmup=0.05))
 LONG_EVAL_EVERY = 250
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from ..core.batching import Example, featurize
 from ..core.corpus.build import Corpus, build_corpus
 from ..core.evaluation import CORPUS, dev_wer, train_examples
-from ..core.example import V2
 from ..core.inference import decoder_id
 from ..core.model import CTCModel
 from ..core.modelfile import save_model
@@ -50,8 +49,7 @@ def student_key(cfg: DistillConfig, train_limit: int | None, eval_every: int,
     """Hash of everything a student depends on (the teacher's file included)."""
     key = dict(teacher=sha256_file(teacher_file), distill=asdict(cfg),
                corpus=CORPUS.key(), train_limit=train_limit, eval_every=eval_every)
-    if V2:  # the decoder that writes the pseudo-labels (its LM settings included)
-        key["labels"] = decoder_id(True)
+    key["labels"] = decoder_id(True)  # what writes the pseudo-labels (LM included)
     return config_hash(key)
 
 

@@ -18,7 +18,6 @@ from ...core.batching import Example
 from ...core.inference import transcribe
 from ...core.losses import DistillLoss, ctc_loss
 from ...core.model import CTCModel, ModelConfig
-from ...core.example import V2
 from ...core.text import encode
 from ...core.training import FinetuneConfig, finetune
 from ...core.utils import seed_everything
@@ -29,10 +28,9 @@ from ...core.utils import seed_everything
 # Narrower (conv 256 -> 128 channels, GRU 144 -> 96 units) *and* shallower (3 -> 2
 # GRU layers): 28 % of the teacher's parameters, and one sequential GRU loop fewer
 # per direction, which is what bounds CPU latency (chapter 3.4 measured it).
-# In the running example v2 it has the teacher's frame rate (one strided conv, 20 ms),
-# which frame-level KD needs: 29 % of the v2 teacher.
-STUDENT = ModelConfig(conv_channels=128, rnn_hidden=96, rnn_layers=2,
-                      n_conv=1 if V2 else 2)
+# It has the teacher's frame rate (one strided conv, 20 ms), which frame-level KD
+# needs: 29 % of the v2 teacher.
+STUDENT = ModelConfig(conv_channels=128, rnn_hidden=96, rnn_layers=2, n_conv=1)
 METHODS = ("ctc", "frame", "sequence", "frame+sequence")
 # Chapter 3.3.5 repeats the comparison with only the first SCARCE transcripts: the
 # case sequence-level KD is made for (a teacher, few labels, much unlabelled audio).

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from ...core.batching import Example, collate, length_batches
-from ...core.example import V2
 from ...core.losses import DistillLoss, ctc_loss
 from ...core.metrics import interleaved_ms, one_thread
 from ...core.model import CTCModel, count_params, length_mask
@@ -332,17 +331,17 @@ class NeuronPruneConfig:
 
     # (conv channels, GRU units per direction) after each stage; 256/144 at the start.
     # The default removes half of the baseline's parameters in one stage (chapter 3.4):
-    # 50.7 % in v2, whose one conv holds fewer of them (128/112 would remove 44 %).
-    widths: tuple[tuple[int, int], ...] = ((128, 104),) if V2 else ((128, 112),)
+    # 50.7 % of the v2 baseline, whose one conv holds fewer of them (128/112, v1's
+    # widths, would remove 44 %).
+    widths: tuple[tuple[int, int], ...] = ((128, 104),)
     criterion: str = "taylor"
     calib: int = 256  # training utterances that score the units (activation, Taylor)
     distill: float = 0.5  # weight α of the KL term to the unpruned model (chapter 3.3)
     temperature: float = 2.0
     # fine-tuning after each stage; `stage_steps` (one per stage) overrides its steps.
-    # In v2 the peak lr that passes the dense control, with its warm-up (issue 26).
-    finetune: FinetuneConfig = field(default_factory=lambda: (
-        FinetuneConfig(steps=2400, lr=1e-3, warmup=0.05) if V2
-        else FinetuneConfig(steps=2400, lr=3e-3)))
+    # The peak lr that passes the dense control on v2, with its warm-up (issue 26).
+    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(
+        steps=2400, lr=1e-3, warmup=0.05))
     stage_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -423,7 +422,7 @@ class FrontEnd(nn.Module):
 
 
 def gru_times(widths: list[int], input_size: int = 288,
-              frames: int = 150 if V2 else 75,  # 3 s of output frames
+              frames: int = 150,  # 3 s of 20 ms output frames
               repeats: int = 50, seed: int = 0) -> dict[int, float]:
     """Single-thread median ms of one GRU direction over `frames` frames, per width.
 
