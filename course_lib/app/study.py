@@ -51,12 +51,15 @@ class Arm:
     real: tuple[str, ...] = TRAINABLE_SPEAKERS
     minutes: float = 60.0
     note: str = ""
+    real_perturb: tuple[str, ...] = ()  # perturbed copies of the real recordings
 
     def key(self) -> str:
         """Hash of everything the arm's result depends on (its name excluded)."""
         d = asdict(self)
         d.pop("name")
         d.pop("note")
+        if not self.real_perturb:  # (left out, so that earlier arms keep their key)
+            d.pop("real_perturb")
         d["corpus"] = self.corpus.key()
         return config_hash(d)
 
@@ -67,6 +70,16 @@ ARMS = {a.name: a for a in (
         note="3 x BiGRU 224"),
     Arm("size-5.1M", replace(V2_MODEL, rnn_hidden=320, conv_channels=320),
         note="conv 320, 3 x BiGRU 320"),
+    # The levers for the unseen real speaker, each against size-1.2M (same time):
+    Arm("real-two-speakers", real=("jackson", "george"),
+        note="control: without lucas, v2's two real speakers"),
+    Arm("real-perturbed", real_perturb=("speed:0.9", "speed:1.1", "warp:0.9",
+                                        "warp:1.1"),
+        note="four new speakers per real recording: speed and mel warping"),
+    Arm("real-pitch", real_perturb=("pitch:-2", "pitch:2"),
+        note="two pitch-shifted copies per real recording"),
+    Arm("real-channel", real_perturb=("bits:8", "mulaw"),
+        note="8-bit linear and mu-law copies of each real recording"),
 )}
 
 
@@ -110,7 +123,7 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     corpus = build_corpus(arm.corpus, progress=progress)
     train_ex = featurize(corpus, "train", progress=progress)
     if not plan.exists():  # the probe decides the epochs once; a resume reuses them
-        total = train_ex + real_examples(arm.real)
+        total = train_ex + real_examples(arm.real, perturb=arm.real_perturb)
         per_step = probe_seconds_per_step(arm.model, arm.train, total)
         steps = math.ceil(len(total) / arm.train.batch_size)
         epochs = max(1, round(60 * arm.minutes / (per_step * steps)))
@@ -119,7 +132,7 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     epochs = json.loads(plan.read_text())["epochs"]
     cfg = replace(arm.train, epochs=epochs)
     result = train(run_dir, arm.corpus, arm.model, cfg, progress=progress,
-                   real_speakers=arm.real)
+                   real_speakers=arm.real, real_perturb=arm.real_perturb)
     model = result.model.eval()
     torch.set_num_threads(arm.train.threads)
     out = dict(arm=arm.name, note=arm.note, key=arm.key(),

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from .batching import Example, featurize
+from .corpus import augment
 from .corpus.build import CorpusConfig, build_corpus
 from .corpus.real import (SPEAKERS, UNSEEN_SPEAKER, available, missing_message,
                           recording_audio, recordings)
@@ -143,13 +144,43 @@ def latency_waves(n: int = 24, corpus_cfg: CorpusConfig = CORPUS) -> list[torch.
 
 
 def real_examples(speakers: tuple[str, ...] = (UNSEEN_SPEAKER,),
-                  feat_cfg: FeatureConfig = FeatureConfig()) -> list[Example]:
-    """The real recordings of `speakers`, featurized at 16 kHz (kept in memory)."""
-    key = (speakers, feat_cfg)
+                  feat_cfg: FeatureConfig = FeatureConfig(),
+                  perturb: tuple[str, ...] = ()) -> list[Example]:
+    """The real recordings of `speakers`, featurized at 16 kHz (kept in memory); with
+    `perturb` (e.g. ("speed:0.9", "warp:1.1", "bits:8"), `augment.PERTURBATIONS`),
+    also one perturbed copy of each recording per entry, its id suffixed "+<entry>"
+    (the running example v3's new speakers and channels, issue 40)."""
+    key = (speakers, feat_cfg, perturb)
     if key not in _REAL:
-        _REAL[key] = [Example(r.id, r.text, log_mel(recording_audio(r), feat_cfg),
-                              encode(r.text)) for r in recordings(speakers)]
+        specs = [augment.parse_perturbation(p) for p in perturb]  # bad ones refused
+        out = []
+        for r in recordings(speakers):
+            wav = recording_audio(r)
+            out.append(Example(r.id, r.text, log_mel(wav, feat_cfg), encode(r.text)))
+            for spec, (name, value) in zip(perturb, specs):
+                feats = log_mel(_perturb_wave(wav, name, value, feat_cfg.sample_rate),
+                                feat_cfg)
+                if name == "warp":
+                    feats = augment.mel_warp(feats, value)
+                out.append(Example(f"{r.id}+{spec}", r.text, feats, encode(r.text)))
+        _REAL[key] = out
     return _REAL[key]
+
+
+def _perturb_wave(wav: torch.Tensor, name: str, value: float, sr: int
+                  ) -> torch.Tensor:
+    """One waveform perturbation of `real_examples` ("warp" acts on the features)."""
+    if name == "speed":
+        return augment.speed_perturb(wav, value, sr)
+    if name == "pitch":
+        return augment.pitch_shift(wav, sr, value)
+    if name == "bits":
+        return augment.requantize(wav, int(value))
+    if name == "mulaw":
+        return augment.mu_law(wav)
+    if name == "band":
+        return augment.band_limit(wav, sr, int(value))
+    return wav
 
 
 def real_transcripts(model: torch.nn.Module, artifact: str | Path,

@@ -236,13 +236,15 @@ def _distributed() -> tuple[int, int]:
 def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
           model_cfg: ModelConfig = ModelConfig(), cfg: TrainConfig = TrainConfig(),
           train_limit: int | None = None, eval_limit: int | None = 300,
-          progress: bool = True, real_speakers: tuple[str, ...] = ()) -> TrainResult:
+          progress: bool = True, real_speakers: tuple[str, ...] = (),
+          real_perturb: tuple[str, ...] = ()) -> TrainResult:
     """Train a CTC model from scratch (or resume) and save it as `model.safetensors`.
 
     `out_dir/checkpoint.pt` holds the latest epoch (model, optimizer, scheduler,
     history) and is loaded with `weights_only=True`; calling `train` again with the
     same arguments resumes after the last finished epoch. The real recordings of
-    `real_speakers` (never the unseen real speaker) join the training utterances.
+    `real_speakers` (never the unseen real speaker) join the training utterances,
+    with a perturbed copy of each per entry of `real_perturb` (`real_examples`).
     """
     if UNSEEN_SPEAKER in real_speakers:
         raise ValueError(f"{UNSEEN_SPEAKER} is the unseen real speaker: never train "
@@ -260,7 +262,7 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
     train_ex = featurize(corpus, "train", limit=train_limit,
                          progress=progress and rank == 0)
     if real_speakers:  # a new list: the featurized split is shared
-        train_ex = train_ex + real_examples(real_speakers)
+        train_ex = train_ex + real_examples(real_speakers, perturb=real_perturb)
     dev_ex = featurize(corpus, "dev", limit=eval_limit, progress=progress and rank == 0)
 
     model = CTCModel(model_cfg)
@@ -278,6 +280,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
                limit=train_limit, world=world)
     if real_speakers:  # (absent otherwise, so that earlier checkpoints still resume)
         run["real"] = list(real_speakers)
+    if real_perturb:
+        run["real_perturb"] = list(real_perturb)
     run_key = config_hash(run)
     if ckpt.exists():  # resume
         state = _resume(ckpt, run_key, "run", model, opt, sched)
@@ -335,7 +339,8 @@ def train(out_dir: str | os.PathLike, corpus_cfg: CorpusConfig = CorpusConfig(),
             train_limit=train_limit, trained_on=machine(cfg.threads),
             torch_version=torch.__version__,
             torchaudio_version=torchaudio.__version__,
-            **({"real_speakers": list(real_speakers)} if real_speakers else {}))
+            **({"real_speakers": list(real_speakers)} if real_speakers else {}),
+            **({"real_perturb": list(real_perturb)} if real_perturb else {}))
     if world > 1:
         dist.barrier()
     return result

@@ -1,7 +1,8 @@
-"""Acoustic variety for the synthetic corpus: noise, reverberation, speed (chapter 1).
+"""Acoustic variety: noise, reverberation, speed; speakers and channels (chapter 1).
 
-All functions take and return float32 tensors of shape (samples,) at 16 kHz and a
-`torch.Generator`, so that a seed fixes every random choice.
+The waveform functions take and return float32 tensors of shape (samples,) at
+16 kHz, with a `torch.Generator` where they draw, so that a seed fixes every random
+choice. The last section perturbs real recordings into new speakers and channels.
 """
 
 from __future__ import annotations
@@ -88,3 +89,60 @@ def tilt(speech: torch.Tensor, a: float) -> torch.Tensor:
     y = speech.clone()
     y[1:] -= a * speech[:-1]
     return y
+
+
+# ----------------------------------------------------------------------------------
+# Speakers and channels for the real recordings (the running example v3, issue 40):
+# each makes a new copy of a recording, as a new speaker or a new microphone would.
+
+def pitch_shift(speech: torch.Tensor, sample_rate: int, semitones: float
+                ) -> torch.Tensor:
+    """The same speech `semitones` higher (lower if negative), same tempo."""
+    return AF.pitch_shift(speech[None], sample_rate, semitones)[0]
+
+
+def mel_warp(feats: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Vocal-tract length perturbation on log-mel features (frames, n_mels): band b
+    takes the value of band b / alpha, linearly interpolated (alpha > 1 sounds like a
+    shorter vocal tract: formants move up). After Jaitly and Hinton (2013)."""
+    n = feats.shape[-1]
+    src = (torch.arange(n, dtype=torch.float32) / alpha).clamp(max=n - 1)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=n - 1)
+    w = src - lo
+    return feats[..., lo] * (1 - w) + feats[..., hi] * w
+
+
+def requantize(speech: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """Linear PCM at `bits` bits: every sample rounded to a multiple of 2**(1-bits)."""
+    step = 2.0 ** (1 - bits)
+    return torch.round(speech.clamp(-1, 1) / step) * step
+
+
+def mu_law(speech: torch.Tensor, channels: int = 256) -> torch.Tensor:
+    """Through an 8-bit mu-law codec (G.711's companding) and back."""
+    codes = AF.mu_law_encoding(speech.clamp(-1, 1), channels)
+    return AF.mu_law_decoding(codes, channels)
+
+
+def band_limit(speech: torch.Tensor, sample_rate: int, rate: int = 8000
+               ) -> torch.Tensor:
+    """Down to `rate` and back: nothing above rate / 2 is left (an 8 kHz recording)."""
+    return AF.resample(AF.resample(speech, sample_rate, rate), rate,
+                       sample_rate)[: speech.numel()]
+
+
+PERTURBATIONS = ("speed", "pitch", "warp", "bits", "mulaw", "band")
+
+
+def parse_perturbation(spec: str) -> tuple[str, float]:
+    """"speed:0.9" -> ("speed", 0.9); "mulaw" -> ("mulaw", 0.0); bad specs raise."""
+    name, _, value = spec.partition(":")
+    if name not in PERTURBATIONS:
+        raise ValueError(f"perturbation {spec!r}: use one of {PERTURBATIONS}, e.g. "
+                         "'speed:0.9', 'pitch:-2', 'warp:1.1', 'bits:8', 'mulaw', "
+                         "'band:8000'")
+    try:
+        return name, float(value) if value else 0.0
+    except ValueError:
+        raise ValueError(f"perturbation {spec!r}: {value!r} is not a number") from None
