@@ -92,7 +92,7 @@ def test_v2_recipes_train_on_the_baselines_real_speakers_too(monkeypatch):
     monkeypatch.setattr(evaluation, "build_corpus", lambda *a, **k: None)
     monkeypatch.setattr(evaluation, "featurize",
                         lambda c, s, limit=None, progress=True: corpus[:limit])
-    monkeypatch.setattr(evaluation, "real_examples", lambda speakers: real)
+    monkeypatch.setattr(evaluation, "real_examples", lambda speakers, perturb: real)
     everything = evaluation.train_examples(None, cfg)
     assert everything[:160] == corpus
     assert sorted(map(id, everything[160:])) == sorted(map(id, real))

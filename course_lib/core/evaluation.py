@@ -34,6 +34,7 @@ _REAL: dict[tuple, list[Example]] = {}  # featurized real recordings, per sessio
 CORPUS = EXAMPLE.corpus  # the running example's corpus: every chapter scores on it
 # The real speakers the running example's baseline (and every recipe) trains on.
 REAL_TRAIN: tuple[str, ...] = EXAMPLE.real_train
+REAL_PERTURB: tuple[str, ...] = EXAMPLE.real_perturb  # and their perturbed copies
 
 
 def test_transcripts(model: torch.nn.Module, artifact: str | Path, split: str = "test",
@@ -113,16 +114,16 @@ def train_examples(limit: int | None = None, corpus_cfg: CorpusConfig = CORPUS,
                    progress: bool = True) -> list[Example]:
     """The first `limit` training utterances (all if None), featurized (ch. 3.1 on).
 
-    In the running example v2 the baseline also trained on the real recordings of
-    `REAL_TRAIN`, so every recipe's training set holds them too (the same data as
-    the baseline: forgetting them must not pass for a compression effect), in the
-    same share when `limit` cuts the corpus (a fixed random subset of them).
+    The baseline also trained on the real recordings of `REAL_TRAIN` (and their
+    `REAL_PERTURB` copies), so every recipe's training set holds them too (the same
+    data as the baseline: forgetting them must not pass for a compression effect),
+    in the same share when `limit` cuts the corpus (a fixed random subset of them).
     """
     corpus = build_corpus(corpus_cfg, splits=("train",), progress=progress)
     examples = featurize(corpus, "train", limit=limit, progress=progress)
     if corpus_cfg != CORPUS or not REAL_TRAIN:
         return examples
-    real = real_examples(REAL_TRAIN)
+    real = real_examples(REAL_TRAIN, perturb=REAL_PERTURB)
     real = random.Random(0).sample(real, len(real))  # a fixed order, speakers mixed
     n = len(real) if limit is None else round(len(real) * limit / corpus_cfg.n_train)
     return examples + real[:n]

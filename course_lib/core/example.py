@@ -33,6 +33,8 @@ class RunningExample:
     model: ModelConfig  # the baseline's design
     train: TrainConfig  # the baseline's recipe (`python -m course_lib train-baseline`)
     real_train: tuple[str, ...]  # real speakers the baseline (and recipes) train on
+    # perturbed copies of their recordings, e.g. ("speed:0.9",) (`real_examples`)
+    real_perturb: tuple[str, ...] = ()
     # the chapters' fine-tuning recipe, the one that passes the dense control
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     lexicon: str = "beam"  # what `lexicon=True` decodes with: "beam" or "snap"

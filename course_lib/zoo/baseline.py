@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.example import EXAMPLE
-from ..core.evaluation import (CORPUS, REAL_TRAIN, fit_transcripts, record_model,
-                               speaker_transcripts)
+from ..core.evaluation import (CORPUS, REAL_PERTURB, REAL_TRAIN, fit_transcripts,
+                               record_model, speaker_transcripts)
 from ..core.ledger import Ledger, Record
 from ..core.model import CTCModel
 from ..core.modelfile import load_model, read_metadata, save_model
@@ -37,6 +37,7 @@ from . import cached_result, shipped_fits
 # - Two CTC symbols per 40 ms frame (upsample=2) ended 4 points worse on dev.
 MODEL, TRAIN = EXAMPLE.model, EXAMPLE.train
 REAL = REAL_TRAIN  # the real speakers it trains on (`EXAMPLE.real_train`)
+PERTURB = REAL_PERTURB  # perturbed copies of their recordings (`EXAMPLE.real_perturb`)
 # The running example v1's baseline (command templates only, 40 ms), shipped so that
 # chapter 1 can score it next to v2's on the same utterances.
 V1_FILE = Path(__file__).resolve().parent.parent / "artifacts/v1/baseline.safetensors"
@@ -48,6 +49,8 @@ def baseline_key() -> str:
     key = dict(corpus=CORPUS.key(), model=asdict(MODEL), train=asdict(TRAIN))
     if REAL:
         key["real"] = list(REAL)
+    if PERTURB:  # (left out when empty, so that v2's shipped key stays)
+        key["real_perturb"] = list(PERTURB)
     return config_hash(key)
 
 
@@ -68,7 +71,8 @@ def train_baseline(progress: bool = True, out: Path | None = None) -> Path:
     shipped copy can be checked later.
     """
     out = baseline_dir() if out is None else out
-    result = train(out, CORPUS, MODEL, TRAIN, progress=progress, real_speakers=REAL)
+    result = train(out, CORPUS, MODEL, TRAIN, progress=progress, real_speakers=REAL,
+                   real_perturb=PERTURB)
     meta = read_metadata(result.path)
     meta.pop("format", None)
     meta.pop("model_config", None)
