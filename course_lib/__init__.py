@@ -50,6 +50,7 @@ from .zoo.baseline import (baseline_path, baseline_record, load_baseline,
 # Chapter 2: measuring, the ledger.
 from .core import ledger, metrics
 from .core.ledger import Ledger, Record, measure
+from .core.targets import Target, Targets
 from .core.metrics import (bootstrap_wer_ci, count_nonzero, error_rates, file_sizes,
                            measure_latency, paired_bootstrap, side_by_side,
                            word_errors)
@@ -96,7 +97,7 @@ __all__ = [
     # chapter 2
     "ledger", "metrics", "Ledger", "Record", "measure", "bootstrap_wer_ci",
     "count_nonzero", "error_rates", "file_sizes", "measure_latency",
-    "paired_bootstrap", "side_by_side", "word_errors",
+    "paired_bootstrap", "side_by_side", "word_errors", "Target", "Targets",
     # chapters 3.1-3.5
     "distillation", "neurons", "pruning", "quantization", "splitting", "sparse_io",
     "pipeline", "shards", "neuron_pruned_baseline", "long_pruned_baseline",
