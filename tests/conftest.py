@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 import course_lib as cl
 
 from tinycfg import TINY
+
+# The real recordings: where the test command points (scripts/setup_env.sh), so that
+# a plain `pytest` finds them too.
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd-open"
+if not os.environ.get(cl.real.REAL_DIR_ENV) and (_SHARED / "recordings").is_dir():
+    os.environ[cl.real.REAL_DIR_ENV] = str(_SHARED)
 
 
 @pytest.fixture(scope="session")

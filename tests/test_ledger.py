@@ -162,3 +162,19 @@ def test_several_decoders_share_one_forward_pass_and_the_cache(tiny_corpus, tmp_
     assert n_batches == len(cl.length_batches(
         [e.feats.shape[0] for e in cl.featurize(tiny_corpus, "test", progress=False)],
         64))  # one pass for the two decoders
+
+
+def test_the_ledger_view_splits_accuracy_and_cost_into_two_html_tables(cache,
+                                                                       tmp_path):
+    model = cl.CTCModel(cl.ModelConfig(rnn_hidden=16, conv_channels=16)).eval()
+    path = cl.save_model(model, tmp_path / "view.safetensors")
+    cl.measure("a <model>", "3.1", model, path, ["call mom"], ["call mum"])
+    cl.measure("other", "4", model, path, ["call mom"], ["call mom"])
+    view = cl.Ledger().view(chapters=("3.1",))
+    page = view._repr_html_()
+    assert page.count('<table class="course-ledger">') == 2
+    assert page.count("a &lt;model&gt;") == 2 and "other" not in page  # escaped
+    accuracy, cost = page.split("</table>")[:2]
+    assert "WER %" in accuracy and "50.00" in accuracy and "file KB" not in accuracy
+    assert "file KB" in cost and f"{cl.count_params(model):,}" in cost
+    assert str(view) == cl.Ledger().table(chapters=("3.1",))  # print: the text table

@@ -14,6 +14,7 @@ unseen real speaker (`wer_real`). Older ledgers, without them, still load.
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,12 @@ class Ledger:
         return format_table([r for r in self.records()
                              if chapters is None or r.chapter in chapters])
 
+    def view(self, chapters: tuple[str, ...] | None = None) -> LedgerView:
+        """The rows of `chapters` (all if None) as a notebook shows them: two HTML
+        tables that fit a book page, accuracy and cost (`print` gives the text)."""
+        return LedgerView([r for r in self.records()
+                           if chapters is None or r.chapter in chapters])
+
 
 OUT_OF_DOMAIN = (("lexicon %", "wer_lexicon"), ("words %", "wer_words"),
                  ("real %", "wer_real"))  # the table's extra columns, when measured
@@ -148,6 +155,60 @@ def format_table(records: list[Record]) -> str:
                        for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"{100 * ci[0]:.2f}-{100 * ci[1]:.2f}"
+
+
+# The two views of the HTML ledger: (heading, value of a record), per column.
+ACCURACY = (("WER %", lambda r: _percent(r.wer)),
+            ("95 % CI", lambda r: _interval(r.wer_ci95)),
+            ("CER %", lambda r: _percent(r.cer)),
+            ("lexicon %", lambda r: _percent(r.wer_lexicon)),
+            ("words %", lambda r: _percent(r.wer_words)),
+            ("real %", lambda r: _percent(r.wer_real)))
+COST = (("params", lambda r: f"{r.params:,}"),
+        ("nonzero", lambda r: f"{r.nonzero_params:,}"),
+        ("file KB", lambda r: f"{r.file_bytes / 1000:.1f}"),
+        ("zlib KB", lambda r: f"{r.compressed_bytes / 1000:.1f}"),
+        ("ms/utt", lambda r: "-" if r.latency_ms is None else f"{r.latency_ms:.1f}"),
+        ("RTF", lambda r: "-" if r.rtf is None else f"{r.rtf:.4f}"))
+
+
+class LedgerView:
+    """Ledger rows for a notebook: an accuracy and a cost table in HTML (chapter 2).
+
+    The text table of `format_table` is 120 to 180 characters wide; a book page at
+    1280 px shows about 90, so the HTML splits the columns into two tables, each
+    with the row names: what a model gets right, and what it costs.
+    """
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+
+    def __str__(self) -> str:
+        return format_table(self.records)
+
+    def _table(self, title: str, columns) -> str:
+        """One HTML table: the row names, then `columns` ((heading, value), ...)."""
+        heads = ["name", "ch", *(h for h, _ in columns)]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
+        rows = []
+        for r in self.records:
+            values = [r.name, r.chapter, *(value(r) for _, value in columns)]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in values)
+                        + "</tr>")
+        rows = "".join(rows)
+        return (f'<table class="course-ledger"><caption>{html.escape(title)}'
+                f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+                "</table>")
+
+    def _repr_html_(self) -> str:
+        return (self._table("accuracy: test WER (greedy) with its 95 % interval, "
+                            "and out of domain", ACCURACY)
+                + self._table("cost: parameters, bytes on disk, one-thread latency",
+                              COST))
 
 
 def measure(name: str, chapter: str, model: torch.nn.Module,

@@ -121,6 +121,14 @@ CHECK_JS = """async () => {
       .map(p => longest(p).trim().slice(0, 60));
   out.wideOutputs = cells('div.cell_output pre')
       .filter(p => p.scrollWidth > p.clientWidth + 1).length;
+  // The ledger's and the targets' HTML tables must fit the article's column.
+  const column = (document.querySelector('article') || document.body)
+      .getBoundingClientRect().right;
+  out.tables = cells('table.course-ledger, table.course-targets').length;
+  out.wideTables = cells('table.course-ledger, table.course-targets')
+      .filter(t => t.getBoundingClientRect().right > column + 1)
+      .map(t => t.className + ': ' +
+           (t.querySelector('td') || t).innerText.slice(0, 40));
   // TeX that MathJax did not typeset: its delimiters left in the visible text.
   out.rawTex = [];
   const walker = document.createTreeWalker(
@@ -155,7 +163,7 @@ def test_every_page_renders_in_chromium(server, browser):
     link_status: dict[str, int] = {}
     problems: list[str] = []
     totals = dict(pages=0, images=0, math=0, audio=0, links=0, code_cells=0,
-                  code_blocks=0, outputs_scrolling=0, exercises=0)
+                  code_blocks=0, outputs_scrolling=0, exercises=0, tables=0)
     for path in pages():
         rel = path.relative_to(HTML).as_posix()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -186,6 +194,9 @@ def test_every_page_renders_in_chromium(server, browser):
         totals["outputs_scrolling"] += info["wideOutputs"]
         for line in info["wideCode"]:
             problems.append(f"{rel}: code wider than the page: {line}")
+        for table in info["wideTables"]:
+            problems.append(f"{rel}: table wider than the page at 1280 px: {table}")
+        totals["tables"] += info["tables"]
         totals["exercises"] += len(info["exercises"])
         chapter = re.match(r"book/(\d+)(?:_(\d+))?_", rel)  # book/03_1_... -> 3.1
         number = ".".join(str(int(g)) for g in chapter.groups() if g) if chapter else ""
@@ -215,4 +226,5 @@ def test_every_page_renders_in_chromium(server, browser):
     assert totals["pages"] >= 5, f"only {totals['pages']} pages in {HTML}"
     assert totals["math"] > 0 and totals["images"] > 0 and totals["audio"] > 0, totals
     assert totals["code_cells"] > 0 and totals["exercises"] > 0, totals
+    assert totals["tables"] > 0, totals  # the ledger's and targets' tables were seen
     assert not problems, "\n".join(problems[:40])
