@@ -103,6 +103,46 @@ def probe_seconds_per_step(model_cfg: ModelConfig, cfg: TrainConfig,
     return sum(seconds[2:]) / steps  # the first two warm the kernels up
 
 
+REFERENCE = "size-1.2M"  # the arm whose planned time every other arm matches
+
+
+def _plan_path(arm: Arm, out_dir: Path = STUDY_DIR) -> Path:
+    """Where an arm's plan is kept: beside the results, committed with them, so that
+    an arm run in a later session (on another machine) matches the same plan."""
+    return Path(out_dir) / "plans" / f"{arm.name}-{arm.key()}.json"
+
+
+def plan_epochs(arm: Arm, train_ex: list[Example], out_dir: Path = STUDY_DIR) -> dict:
+    """The epochs that give `arm` about `arm.minutes` of training: its plan.
+
+    The reference arm (`REFERENCE`) is timed by a probe. Every other arm matches the
+    reference's planned time: with the same model and recipe, by its steps alone (the
+    same step time); with another model, by the ratio of the two step times measured
+    side by side now, alternated, on the same batches (a ratio holds under any load,
+    where a second probe would time the machine's load too).
+    """
+    ref = ARMS[REFERENCE]
+    total = train_ex + real_examples(arm.real, perturb=arm.real_perturb)
+    steps = math.ceil(len(total) / arm.train.batch_size)
+    if arm.name == ref.name or not _plan_path(ref, out_dir).exists():
+        per_step = probe_seconds_per_step(arm.model, arm.train, total)
+        how = "probe"
+    else:
+        ref_plan = json.loads(_plan_path(ref, out_dir).read_text())
+        per_step, how = ref_plan["seconds_per_step"], f"as {ref.name}: same model"
+        if (arm.model, arm.train) != (ref.model, ref.train):
+            sample = train_ex[:3000] + real_examples(arm.real)
+            times: dict[str, list[float]] = {ref.name: [], arm.name: []}
+            for a in (ref, arm, ref, arm):
+                times[a.name].append(probe_seconds_per_step(a.model, a.train, sample))
+            ratio = sum(times[arm.name]) / sum(times[ref.name])
+            per_step *= ratio
+            how = (f"{ref.name}'s step time x {ratio:.3f}, the ratio of the two "
+                   f"measured side by side ({times})")
+    epochs = max(1, round(60 * arm.minutes / (per_step * steps)))
+    return dict(seconds_per_step=per_step, steps=steps, epochs=epochs, how=how)
+
+
 def _scored(model: torch.nn.Module, examples: list[Example]) -> dict:
     """Greedy WER with its 95 % interval, and the hypotheses, on `examples`."""
     refs = [e.text for e in examples]
@@ -118,17 +158,12 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     if UNSEEN_SPEAKER in arm.real:
         raise ValueError(f"{UNSEEN_SPEAKER} is the unseen real speaker: never train "
                          "on it")
+    plan = _plan_path(arm, out_dir)
     run_dir = cache_dir() / "study" / f"{arm.name}-{arm.key()}"
-    plan = run_dir / "plan.json"
     corpus = build_corpus(arm.corpus, progress=progress)
     train_ex = featurize(corpus, "train", progress=progress)
-    if not plan.exists():  # the probe decides the epochs once; a resume reuses them
-        total = train_ex + real_examples(arm.real, perturb=arm.real_perturb)
-        per_step = probe_seconds_per_step(arm.model, arm.train, total)
-        steps = math.ceil(len(total) / arm.train.batch_size)
-        epochs = max(1, round(60 * arm.minutes / (per_step * steps)))
-        atomic_write_json(plan, dict(seconds_per_step=per_step, steps=steps,
-                                     epochs=epochs))
+    if not plan.exists():  # planned once; a resume (or a later session) reuses it
+        atomic_write_json(plan, plan_epochs(arm, train_ex, out_dir))
     epochs = json.loads(plan.read_text())["epochs"]
     cfg = replace(arm.train, epochs=epochs)
     result = train(run_dir, arm.corpus, arm.model, cfg, progress=progress,
@@ -137,6 +172,7 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     torch.set_num_threads(arm.train.threads)
     out = dict(arm=arm.name, note=arm.note, key=arm.key(),
                params=count_params(model), epochs=epochs,
+               plan=json.loads(plan.read_text()),
                train_seconds=result.seconds, history=result.history,
                config=json.loads(json.dumps(asdict(arm), default=str)),
                machine=f"{machine(arm.train.threads)}, torch {torch.__version__}",
@@ -151,7 +187,7 @@ def table(out_dir: Path = STUDY_DIR) -> str:
     """The finished arms, one line each: size, epochs, time, WERs (percent)."""
     lines = [f"{'arm':<14}{'params':>10}{'epochs':>7}{'min':>6}{'dev':>7}"
              f"{'fit':>7}" + "".join(f"{s:>9}" for s in SPEAKERS)]
-    for path in sorted(Path(out_dir).glob("*.json")):
+    for path in sorted(Path(out_dir).glob("*.json")):  # (not plans/)
         r = json.loads(path.read_text())
         lines.append(f"{r['arm']:<14}{r['params']:>10,}{r['epochs']:>7}"
                      f"{r['train_seconds'] / 60:>6.0f}{100 * r['dev']['wer']:>7.1f}"
