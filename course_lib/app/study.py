@@ -164,7 +164,8 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     train_ex = featurize(corpus, "train", progress=progress)
     if not plan.exists():  # planned once; a resume (or a later session) reuses it
         atomic_write_json(plan, plan_epochs(arm, train_ex, out_dir))
-    epochs = json.loads(plan.read_text())["epochs"]
+    planned = json.loads(plan.read_text())
+    epochs = planned["epochs"]
     cfg = replace(arm.train, epochs=epochs)
     result = train(run_dir, arm.corpus, arm.model, cfg, progress=progress,
                    real_speakers=arm.real, real_perturb=arm.real_perturb)
@@ -172,7 +173,7 @@ def run_arm(arm: Arm, out_dir: Path = STUDY_DIR, progress: bool = True) -> dict:
     torch.set_num_threads(arm.train.threads)
     out = dict(arm=arm.name, note=arm.note, key=arm.key(),
                params=count_params(model), epochs=epochs,
-               plan=json.loads(plan.read_text()),
+               plan=planned,
                train_seconds=result.seconds, history=result.history,
                config=json.loads(json.dumps(asdict(arm), default=str)),
                machine=f"{machine(arm.train.threads)}, torch {torch.__version__}",

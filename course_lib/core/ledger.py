@@ -133,47 +133,62 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def format_table(records: list[Record]) -> str:
-    """Records -> an aligned text table (WER/CER in %, sizes in KB); the columns
-    of `OUT_OF_DOMAIN` appear when some record has them."""
-    extra = [(label, name) for label, name in OUT_OF_DOMAIN
-             if any(getattr(r, name) is not None for r in records)]
-    head = ["name", "ch", "WER %", "95% CI", "CER %", *(x for x, _ in extra),
-            "params", "nonzero", "file KB", "zlib KB", "ms/utt", "RTF"]
-    rows = [head]
-    for r in records:
-        rows.append([
-            r.name, r.chapter, f"{100 * r.wer:.2f}",
-            f"{100 * r.wer_ci95[0]:.2f}-{100 * r.wer_ci95[1]:.2f}",
-            f"{100 * r.cer:.2f}", *(_percent(getattr(r, name)) for _, name in extra),
-            f"{r.params:,}", f"{r.nonzero_params:,}", f"{r.file_bytes / 1000:.1f}",
-            f"{r.compressed_bytes / 1000:.1f}",
-            "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
-            "-" if r.rtf is None else f"{r.rtf:.4f}"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
 def _interval(ci: tuple[float, float] | None) -> str:
     return "" if ci is None else f"{100 * ci[0]:.2f}-{100 * ci[1]:.2f}"
 
 
-# The two views of the HTML ledger: (heading, value of a record), per column.
-ACCURACY = (("WER %", lambda r: _percent(r.wer)),
-            ("95 % CI", lambda r: _interval(r.wer_ci95)),
-            ("CER %", lambda r: _percent(r.cer)),
-            ("lexicon %", lambda r: _percent(r.wer_lexicon)),
-            ("words %", lambda r: _percent(r.wer_words)),
-            ("real %", lambda r: _percent(r.wer_real)))
+# The ledger's columns: (heading, value of a record). The text table has them all
+# (the out-of-domain ones when some record has them); the HTML view splits them in two.
+SCORES = (("WER %", lambda r: _percent(r.wer)),
+          ("95% CI", lambda r: _interval(r.wer_ci95)),
+          ("CER %", lambda r: _percent(r.cer)))
+OOD = tuple((label, lambda r, name=name: _percent(getattr(r, name)))
+            for label, name in OUT_OF_DOMAIN)
 COST = (("params", lambda r: f"{r.params:,}"),
         ("nonzero", lambda r: f"{r.nonzero_params:,}"),
         ("file KB", lambda r: f"{r.file_bytes / 1000:.1f}"),
         ("zlib KB", lambda r: f"{r.compressed_bytes / 1000:.1f}"),
         ("ms/utt", lambda r: "-" if r.latency_ms is None else f"{r.latency_ms:.1f}"),
         ("RTF", lambda r: "-" if r.rtf is None else f"{r.rtf:.4f}"))
+
+
+def _rows(records: list[Record], columns) -> list[list[str]]:
+    """Headings, then one row per record: name, chapter, then `columns`."""
+    return ([["name", "ch", *(h for h, _ in columns)]]
+            + [[r.name, r.chapter, *(value(r) for _, value in columns)]
+               for r in records])
+
+
+def text_table(rows: list[list[str]], left: tuple[int, ...] = (0,)) -> str:
+    """Rows of strings, headings first -> an aligned text table with a rule under
+    the headings; the columns `left` flush left, the others flush right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def html_table(rows: list[list[str]], cls: str, caption: str = "",
+               row_classes: list[str] | None = None) -> str:
+    """The same rows as an HTML table of class `cls` (every cell escaped)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+    body = []
+    for i, row in enumerate(rows[1:]):
+        attr = f' class="{row_classes[i]}"' if row_classes else ""
+        cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
+        body.append(f"<tr{attr}>{cells}</tr>")
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (f'<table class="{cls}">{title}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def format_table(records: list[Record]) -> str:
+    """Records -> an aligned text table (WER/CER in %, sizes in KB); the columns
+    of `OUT_OF_DOMAIN` appear when some record has them."""
+    ood = [col for col, (_, name) in zip(OOD, OUT_OF_DOMAIN)
+           if any(getattr(r, name) is not None for r in records)]
+    return text_table(_rows(records, (*SCORES, *ood, *COST)))
 
 
 class LedgerView:
@@ -190,25 +205,12 @@ class LedgerView:
     def __str__(self) -> str:
         return format_table(self.records)
 
-    def _table(self, title: str, columns) -> str:
-        """One HTML table: the row names, then `columns` ((heading, value), ...)."""
-        heads = ["name", "ch", *(h for h, _ in columns)]
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
-        rows = []
-        for r in self.records:
-            values = [r.name, r.chapter, *(value(r) for _, value in columns)]
-            rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in values)
-                        + "</tr>")
-        rows = "".join(rows)
-        return (f'<table class="course-ledger"><caption>{html.escape(title)}'
-                f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
-                "</table>")
-
     def _repr_html_(self) -> str:
-        return (self._table("accuracy: test WER (greedy) with its 95 % interval, "
-                            "and out of domain", ACCURACY)
-                + self._table("cost: parameters, bytes on disk, one-thread latency",
-                              COST))
+        return (html_table(_rows(self.records, (*SCORES, *OOD)), "course-ledger",
+                           "accuracy: test WER (greedy) with its 95 % interval, and "
+                           "out of domain")
+                + html_table(_rows(self.records, COST), "course-ledger",
+                             "cost: parameters, bytes on disk, one-thread latency"))
 
 
 def measure(name: str, chapter: str, model: torch.nn.Module,

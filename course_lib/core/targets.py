@@ -11,9 +11,9 @@ one table, as text and as HTML in a notebook, with "met", "TARGET NOT MET" or
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
+from .ledger import html_table, text_table
 from .metrics import within
 
 MET, NOT_MET, NO_TARGET = "met", "TARGET NOT MET", "no target"
@@ -109,23 +109,14 @@ class Targets:
 
     def text(self) -> str:
         """An aligned text table (for the command line and for print)."""
-        rows = [HEAD] + [t.cells() for t in self.targets]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD))]
-        lines = ["  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w)
-                           for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                 for r in rows]
-        return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+        return text_table([HEAD] + [t.cells() for t in self.targets], left=(0, 4))
 
     def __str__(self) -> str:
         return self.text()
 
     def _repr_html_(self) -> str:
         """The table as notebooks and the HTML book show it."""
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in HEAD)
-        body = []
-        for t in self.targets:
-            cls = {True: "met", False: "missed", None: "none"}[t.met]
-            cells = "".join(f"<td>{html.escape(c)}</td>" for c in t.cells())
-            body.append(f'<tr class="target-{cls}">{cells}</tr>')
-        return (f'<table class="course-targets"><thead><tr>{head}</tr></thead>'
-                f"<tbody>{''.join(body)}</tbody></table>")
+        classes = [{True: "target-met", False: "target-missed", None: "target-none"}[
+            t.met] for t in self.targets]
+        return html_table([HEAD] + [t.cells() for t in self.targets],
+                          "course-targets", row_classes=classes)

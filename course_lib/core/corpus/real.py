@@ -16,7 +16,6 @@ refused with its name.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tarfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ..audio import load_audio
-from ..utils import atomic_write_bytes, cache_dir
+from ..utils import atomic_write_bytes, cache_dir, sha256_bytes, sha256_file
 from .grammar import DIGITS
 
 REAL_DIR_ENV = "COURSE_LIB_REAL_DIR"
@@ -99,10 +98,9 @@ def recordings(speakers: tuple[str, ...] = (UNSEEN_SPEAKER,), root: Path | None 
         digit, speaker, take = path.stem.split("_")
         if speaker in speakers:
             out.append(Recording(path, speaker, int(take), DIGITS[int(digit)]))
-    found = {r.speaker for r in out}
-    if set(speakers) - found:
-        raise RealDataMissing(f"{folder} holds no recordings of "
-                              f"{sorted(set(speakers) - found)}: "
+    absent = sorted(set(speakers) - {r.speaker for r in out})
+    if absent:
+        raise RealDataMissing(f"{folder} holds no recordings of {absent}: "
                               + missing_message(root))
     order = {s: i for i, s in enumerate(SPEAKERS)}
     return sorted(out, key=lambda r: (order[r.speaker], DIGITS.index(r.text), r.take))
@@ -135,7 +133,7 @@ def verify_real(root: Path | None = None) -> list[str]:
         path = folder / name
         if not path.exists():
             problems.append(f"{name}: missing")
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        elif sha256_file(path) != digest:
             problems.append(f"{name}: SHA-256 differs from fsdd.sha256")
     return problems
 
@@ -160,7 +158,7 @@ def fetch_real(dest: Path | None = None, url: str = FSDD_URL) -> Path:
                     or name not in wanted):
                 continue
             blob = tar.extractfile(member).read()
-            if hashlib.sha256(blob).hexdigest() != wanted[name]:
+            if sha256_bytes(blob) != wanted[name]:
                 raise ValueError(f"{name}: the downloaded file's SHA-256 differs from "
                                  f"fsdd.sha256 ({url})")
             atomic_write_bytes(dest / "recordings" / name, blob)
